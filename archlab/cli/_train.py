@@ -1,0 +1,77 @@
+"""``archlab train``: train a GHN on DeepNets-1M-style architectures."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Train a GHN (GHN-2, GHN-3 or MLP baseline)"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ghn", default="ghn2",
+                   help="preset: ghn2, ghn3-t, ghn3-s, ghn3-l, ghn3-xl or mlp (default ghn2)")
+    p.add_argument("--dataset", default="digits", help="digits (offline default), cifar10, imagenet")
+    p.add_argument("--data-dir", default=None, help="dataset folder (cifar10, imagenet)")
+    p.add_argument("--out", default="ghn.pt", help="final GHN checkpoint (default ghn.pt); the "
+                   "resumable state goes to OUT's stem + .resume.pt, metrics to .metrics.csv")
+    b = p.add_mutually_exclusive_group()
+    b.add_argument("--minutes", type=float, default=None, help="wall-clock budget (default 10)")
+    b.add_argument("--steps", type=int, default=None, help="budget in meta-batch steps")
+    b.add_argument("--epochs", type=float, default=None, help="budget in passes over the images")
+    p.add_argument("--resume", action="store_true", help="continue from OUT's .resume.pt if present")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--meta-batch", type=int, default=8, help="architectures per step (default 8)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
+    p.add_argument("--widths", default="16,24,32",
+                   help="channel widths sampled per architecture, comma-separated (default 16,24,32)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--wd", type=float, default=1e-5, help="weight decay (default 1e-5)")
+    p.add_argument("--grad-clip", type=float, default=5.0)
+    p.add_argument("--hid", type=int, default=None, help="override the preset's hidden size")
+    p.add_argument("--layers", type=int, default=None, help="override the preset's layer count")
+    p.add_argument("--ckpt-every", type=int, default=100, help="checkpoint every K steps (100)")
+    p.add_argument("--log-every", type=int, default=10, help="metrics CSV row every K steps (10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--amp", choices=["auto", "on", "off"], default="auto",
+                   help="mixed precision (auto: on for CUDA)")
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from archlab.cli import UsageError
+    from archlab.ghn._config import PRESETS
+    from archlab.ghn._train import TrainConfig, train_ghn
+
+    if args.ghn not in PRESETS:
+        raise UsageError(f"unknown --ghn {args.ghn!r}; choose from {', '.join(PRESETS)}")
+    try:
+        widths = tuple(int(w) for w in args.widths.split(","))
+    except ValueError:
+        raise UsageError(f"--widths must be comma-separated integers; got {args.widths!r}") from None
+    overrides = {k: v for k, v in (("hid", args.hid), ("layers", args.layers)) if v is not None}
+    minutes = args.minutes
+    if minutes is None and args.steps is None and args.epochs is None:
+        minutes = 10.0
+    cfg = TrainConfig(
+        ghn=args.ghn, dataset=args.dataset, data_dir=args.data_dir, out=args.out,
+        epochs=args.epochs, steps=args.steps, minutes=minutes, meta_batch=args.meta_batch,
+        batch_size=args.batch_size, widths=widths, lr=args.lr, weight_decay=args.wd,
+        grad_clip=args.grad_clip, amp={"auto": None, "on": True, "off": False}[args.amp],
+        device=args.device, seed=args.seed, ckpt_every=args.ckpt_every, log_every=args.log_every,
+        resume=args.resume, num_workers=args.num_workers, ghn_overrides=overrides,
+        progress=not args.no_progress)
+    try:
+        result = train_ghn(cfg)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if result.out is not None:
+        print(json.dumps({k: result.to_dict()[k] for k in (
+            "out", "steps", "epochs", "archs_seen", "loss_avg", "acc_avg", "skipped",
+            "elapsed_s", "finished", "interrupted", "ranks_in_sync")}, indent=2, default=str))
+    if result.interrupted:
+        print(f"interrupted at step {result.steps}; continue with --resume", flush=True)
+        return 130
+    return 0

@@ -1,0 +1,185 @@
+"""Accuracy of networks whose parameters a GHN predicted, next to baselines: :func:`evaluate`.
+
+Rows (one per architecture and method): ``ghn`` (the evaluated GHN), ``random`` (the network's
+own default initialisation, e.g. torchvision's) and ``mlp-ghn`` (a trained MLP GHN, when given).
+Every network is run with BatchNorm on *batch* statistics of each test batch (predicted
+parameters come without running statistics), so all rows are comparable.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from archlab.engine._common import resolve_device, topk_correct
+
+METHODS = ("ghn", "random", "mlp-ghn")
+BN_NOTE = ("BatchNorm uses batch statistics of each test batch (predicted parameters have no "
+           "running statistics); the same holds for every row.")
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, loader: Iterable, device: torch.device,
+             max_images: int | None = None) -> tuple[float, float, int]:
+    """Top-1 and top-5 accuracy (%) of ``model`` on ``loader``, and the number of images used."""
+    from archlab.ghn import use_batch_stats
+
+    model.to(device)
+    use_batch_stats(model)
+    c1 = c5 = n = 0
+    for x, y in loader:
+        if max_images is not None and n >= max_images:
+            break
+        if max_images is not None:
+            x, y = x[: max_images - n], y[: max_images - n]
+        out = model(x.to(device))
+        out = out[0] if isinstance(out, tuple) else out
+        a, b = topk_correct(out.float(), y.to(device))
+        c1, c5, n = c1 + a, c5 + b, n + len(y)
+    return 100.0 * c1 / max(1, n), 100.0 * c5 / max(1, n), n
+
+
+def _as_ghn(ghn_or_path: Any):
+    if ghn_or_path is None:
+        return None
+    if isinstance(ghn_or_path, (str, os.PathLike)):
+        from archlab.ghn import load_ghn
+
+        return load_ghn(ghn_or_path)
+    return ghn_or_path
+
+
+def architecture_factories(
+    split: str | None = None,
+    models: list[str] | None = None,
+    num_classes: int = 10,
+    image_size: int = 32,
+    adapt: bool = True,
+    width: int = 32,
+    limit: int | None = None,
+) -> list[tuple[str, Callable[[], nn.Module]]]:
+    """``(name, make_model)`` pairs for a shipped split or torchvision/file model specs."""
+    if (split is None) == (not models):
+        raise ValueError("give exactly one of split= or models=")
+    out: list[tuple[str, Callable[[], nn.Module]]] = []
+    if split is not None:
+        from archlab.space import build_network, load_split
+
+        kind = "cifar" if image_size <= 64 else "imagenet"
+        for i, g in enumerate(load_split(split)[:limit]):
+            out.append((f"{split}/{i}", lambda g=g: build_network(g, num_classes, input=kind, C=width)))
+    else:
+        from archlab.engine._adapt import adapt_to_small_images
+        from archlab.graph import resolve_model
+
+        def make(spec: str) -> nn.Module:
+            m = resolve_model(spec, num_classes=num_classes)
+            return adapt_to_small_images(m, image_size) if adapt and image_size <= 64 else m
+
+        for spec in list(models)[:limit]:
+            out.append((spec, lambda s=spec: make(s)))
+    return out
+
+
+def evaluate(
+    ghn: Any,
+    split: str | None = None,
+    models: list[str] | None = None,
+    dataset: str = "digits",
+    data_dir: str | None = None,
+    baseline: Any = None,
+    limit: int | None = None,
+    max_images: int | None = None,
+    batch_size: int = 64,
+    width: int = 32,
+    adapt: bool = True,
+    device: str = "auto",
+    seed: int = 0,
+    progress: bool = True,
+):
+    """Top-1/top-5 (%) per architecture and method on the test split of ``dataset``.
+
+    ghn, baseline: a GHN or a checkpoint path (``baseline``: a trained MLP GHN; None = not given).
+    split: a shipped split name (see :func:`archlab.space.load_split`) or models: model specs.
+    Returns a long DataFrame (``arch, method, top1, top5, n_images, n_params``) whose
+    ``attrs["notes"]`` say how BN was run and which baselines are missing; see :func:`summarize`.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from archlab.data import dataset_info, load_dataset, make_loader
+
+    dev = resolve_device(device)
+    info = dataset_info(dataset)
+    ghns = {"ghn": _as_ghn(ghn), "mlp-ghn": _as_ghn(baseline)}
+    for key, g in ghns.items():
+        if g is not None:
+            g.to(dev).eval()
+            nc = getattr(getattr(g, "config", None), "num_classes", info.num_classes)
+            if nc != info.num_classes:
+                raise ValueError(f"{key} predicts {nc}-class classifiers but {dataset} has "
+                                 f"{info.num_classes} classes")
+    test = load_dataset(dataset, data_dir, split="test")
+    loader = make_loader(test, batch_size, shuffle=False)
+    archs = architecture_factories(split, models, info.num_classes, info.image_size, adapt, width, limit)
+    rows: list[dict[str, Any]] = []
+    for name, make in tqdm(archs, desc="evaluate", disable=not progress):
+        for method in METHODS:
+            g = ghns.get(method)
+            if method != "random" and g is None:
+                continue
+            torch.manual_seed(seed)
+            model = make()
+            if g is not None:
+                g.predict(model)
+            top1, top5, n = accuracy(model, loader, dev, max_images)
+            rows.append({"arch": name, "method": method, "top1": top1, "top5": top5, "n_images": n,
+                         "n_params": sum(p.numel() for p in model.parameters())})
+            del model
+    df = pd.DataFrame(rows, columns=["arch", "method", "top1", "top5", "n_images", "n_params"])
+    notes = [BN_NOTE]
+    if ghns["mlp-ghn"] is None:
+        notes.append("mlp-ghn baseline: not provided (pass baseline= / --baseline-ckpt).")
+    if models and adapt and info.image_size <= 64:
+        notes.append("torchvision models adapted to small images (3x3 stride-1 stem, no stem max-pool).")
+    df.attrs["notes"] = notes
+    df.attrs["dataset"] = dataset
+    return df
+
+
+def summarize(df) -> Any:
+    """Mean and standard error over architectures, one row per method (missing baselines kept)."""
+    import pandas as pd
+
+    out = []
+    for method in METHODS:
+        sub = df[df["method"] == method]
+        if len(sub) == 0:
+            out.append({"method": method, "n_archs": 0, "top1_mean": math.nan, "top1_se": math.nan,
+                        "top5_mean": math.nan, "top5_se": math.nan, "status": "not provided"})
+            continue
+        row: dict[str, Any] = {"method": method, "n_archs": len(sub)}
+        for k in ("top1", "top5"):
+            row[f"{k}_mean"] = float(sub[k].mean())
+            row[f"{k}_se"] = float(sub[k].std(ddof=1) / math.sqrt(len(sub))) if len(sub) > 1 else 0.0
+        row["status"] = "ok"
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def format_summary(summary) -> str:
+    """A plain-text table: ``method  n  top1 (mean ± se)  top5 (mean ± se)``."""
+    lines = [f"{'method':<10} {'n':>4}  {'top-1 %':>14}  {'top-5 %':>14}"]
+    for r in summary.to_dict("records"):
+        if r["status"] != "ok":
+            lines.append(f"{r['method']:<10} {0:>4}  {'not provided':>14}  {'':>14}")
+            continue
+        t1 = f"{r['top1_mean']:.2f} ± {r['top1_se']:.2f}"
+        t5 = f"{r['top5_mean']:.2f} ± {r['top5_se']:.2f}"
+        lines.append(f"{r['method']:<10} {r['n_archs']:>4}  {t1:>14}  {t5:>14}")
+    return "\n".join(lines)

@@ -1,0 +1,20 @@
+"""Graph HyperNetworks: GHN-2 (gated GNN), GHN-3 (Graphormer) and an MLP baseline.
+
+::
+
+    ghn = build_ghn(GHNConfig.preset("ghn3-t", num_classes=10, image_size=32))
+    params = ghn([build_graph(model)])[0]          # {name: tensor}, differentiable
+    logits = functional_logits(model, params, x)   # train the GHN through the task loss
+    ghn.predict(model)                             # fill the model in place (batch-stat BN)
+    save_ghn(ghn, "ghn.pt"); ghn = load_ghn("ghn.pt")
+"""
+
+from ._checkpoint import FORMAT, CheckpointError, load_ghn, save_ghn
+from ._config import PRESETS, GHNConfig, build_ghn
+from ._functional import functional_logits, use_batch_stats
+from ._model import GHN
+
+__all__ = [
+    "GHNConfig", "GHN", "build_ghn", "save_ghn", "load_ghn", "CheckpointError",
+    "functional_logits", "use_batch_stats", "PRESETS", "FORMAT",
+]

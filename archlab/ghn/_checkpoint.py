@@ -1,0 +1,132 @@
+"""Self-describing GHN checkpoints.
+
+A checkpoint is a ``torch.save`` d dict::
+
+    {"format": "archlab.ghn/1", "config": GHNConfig fields, "state_dict": ..., "op_types": [...],
+     "image_size": int, "archlab_version": str, "extra": dict}
+
+The configuration is stored, never inferred from weight names. Loading uses
+``torch.load(weights_only=True)``; anything else (truncated or corrupt files, plain state
+dicts, published ppuda / ghn3 files) raises :class:`CheckpointError` naming file and problem.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from archlab.graph._vocab import OP_TYPES
+
+from ._config import GHNConfig, build_ghn
+
+FORMAT = "archlab.ghn/1"
+_KEYS = ("format", "config", "state_dict", "op_types")
+
+
+class CheckpointError(ValueError):
+    """A file is not a loadable archlab GHN checkpoint."""
+
+
+def save_ghn(ghn, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``ghn`` to ``path`` atomically (temporary file + ``os.replace``); returns the path.
+
+    ``extra`` (epoch, metrics, ...) must hold plain Python values or tensors.
+    """
+    from archlab import __version__
+
+    path = Path(path)
+    state = {k: v.detach().cpu() for k, v in ghn.state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "config": ghn.config.to_dict(),
+        "state_dict": state,
+        "op_types": list(OP_TYPES),
+        "image_size": int(ghn.config.image_size),
+        "archlab_version": __version__,
+        "extra": dict(extra or {}),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """The checked checkpoint dict of ``path`` (see module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - every failure to unpickle is reported the same way
+        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated, corrupt or not "
+                              f"a torch file): {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from e
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path}: expected a checkpoint dict, found {type(ckpt).__name__}")
+    if ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an archlab GHN checkpoint ({_describe_foreign(ckpt)})")
+    missing = [k for k in _KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {missing}")
+    if not isinstance(ckpt["config"], dict):
+        raise CheckpointError(f"{path}: 'config' must be a dict, found {type(ckpt['config']).__name__}")
+    ops = list(ckpt["op_types"])
+    if ops != list(OP_TYPES):
+        raise CheckpointError(f"{path}: op vocabulary differs from this archlab's "
+                              f"(checkpoint {ops}, expected {list(OP_TYPES)})")
+    return ckpt
+
+
+def load_ghn(path: str | os.PathLike, map_location: Any = "cpu"):
+    """Load a GHN saved by :func:`save_ghn`; raises :class:`CheckpointError` for anything else."""
+    ckpt = read_checkpoint(path, map_location)
+    try:
+        config = GHNConfig.from_dict(ckpt["config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: invalid GHN config {ckpt['config']!r}: {e}") from e
+    ghn = build_ghn(config)
+    state = ckpt["state_dict"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: 'state_dict' must be a dict, found {type(state).__name__}")
+    expected = ghn.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    bad = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or bad:
+        parts = []
+        if missing:
+            parts.append(f"missing weights {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected weights {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+        if bad:
+            parts.append("shape mismatch " + ", ".join(
+                f"{k}: {tuple(state[k].shape)} vs {tuple(expected[k].shape)}" for k in bad[:5]))
+        raise CheckpointError(f"{path}: weights do not match config {config}: " + "; ".join(parts))
+    ghn.load_state_dict(state)
+    return ghn.to(map_location) if isinstance(map_location, (str, torch.device)) else ghn
+
+
+def _describe_foreign(ckpt: dict) -> str:
+    keys = list(ckpt)[:6]
+    if "format" in ckpt:
+        return f"format {ckpt['format']!r}, expected {FORMAT!r}"
+    sd = ckpt.get("state_dict")
+    if isinstance(sd, dict) and "config" in ckpt:
+        names = " ".join(map(str, sd))
+        origin = "GHN-2 (ppuda)" if "gnn.gru." in names else "GHN-3 (ghn3)" if "gnn.0." in names else "foreign"
+        return f"looks like a published {origin} checkpoint with keys {keys}; it has no archlab format tag"
+    if all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        return f"a plain state_dict of {len(ckpt)} tensors (e.g. {keys[:3]}); the GHN config is not stored"
+    return f"no 'format' key; top-level keys {keys}"

@@ -1,0 +1,269 @@
+"""The :class:`GHN` module: graphs in, predicted parameters (or embeddings) out."""
+
+from __future__ import annotations
+
+import weakref
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._config import GHNConfig
+from ._decoder import ConvDecoder, Decoder1d
+from ._encoder import NodeEncoder
+from ._functional import use_batch_stats
+from ._gnn import GatedGNN, NodeMLP, level_schedule, longest_path_levels
+from ._plan import ParamPlan, finish, plan_graph
+from ._transformer import Graphormer
+
+if TYPE_CHECKING:
+    from archlab.graph._types import ArchGraph
+
+
+@dataclass
+class _Prepared:
+    """Per-graph arrays a GHN needs, computed once per graph object."""
+
+    node_type: np.ndarray  # [N]
+    shape_idx: np.ndarray  # [N, 4]
+    plans: list[ParamPlan]
+    edges: np.ndarray | None = None  # ghn2: [3, E'] src, dst, hop distance (virtual edges incl. real)
+    fw_level: np.ndarray | None = None
+    bw_level: np.ndarray | None = None
+    dist: np.ndarray | None = None  # ghn3: [N, N] hops i -> j
+    in_degree: np.ndarray | None = None
+    out_degree: np.ndarray | None = None
+
+
+class GHN(nn.Module):
+    """Graph HyperNetwork (GHN-2, GHN-3 or MLP baseline; see :class:`GHNConfig`).
+
+    Build with :func:`build_ghn` or load with :func:`load_ghn`. ``forward(graphs)`` returns, per
+    graph, ``{param name: tensor}`` for every parameter a node of the graph owns (shared weights
+    once), differentiable w.r.t. the GHN. Running statistics of BatchNorm are not predicted:
+    models filled by :meth:`predict` are switched to batch statistics (:func:`use_batch_stats`).
+    """
+
+    def __init__(self, config: GHNConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.encoder = NodeEncoder(c.hid, c.num_classes, c.max_shape)
+        if c.kind == "ghn2":
+            self.gnn: nn.Module = GatedGNN(c.hid, c.virtual_edges, steps=c.layers)
+        elif c.kind == "ghn3":
+            self.gnn = Graphormer(c.hid, c.layers, c.heads, c.mlp_ratio, c.max_degree, c.max_input_dist)
+        else:
+            self.gnn = NodeMLP(c.hid)
+        self.ln = nn.LayerNorm(c.hid) if c.layernorm else nn.Identity()
+        self.decoder = ConvDecoder(c.hid, c.max_shape, c.num_classes, centred=c.kind == "ghn3")
+        self.decoder_1d = Decoder1d(c.hid, max(c.max_shape[:2]), c.num_classes)
+        if c.kind == "ghn3":
+            self._init_ghn3()
+        self._prepared: dict[int, tuple[weakref.ref, _Prepared]] = {}
+        self._graphs: dict[int, tuple[weakref.ref, ArchGraph]] = {}
+
+    def _init_ghn3(self) -> None:
+        """GHN-3 initialisation: small last decoder layers, truncated-normal embeddings."""
+        with torch.no_grad():
+            for lin in (self.decoder_1d.decoder_1d[-2], self.decoder.conv[2],
+                        self.decoder.class_layer_predictor[1]):
+                lin.weight.div_(5.0)
+                lin.bias.zero_()
+            for name, m in self.named_modules():
+                if isinstance(m, nn.Embedding) and not name.endswith("edge_embed"):
+                    nn.init.trunc_normal_(m.weight, std=m.weight.shape[1] ** -0.5)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    @property
+    def image_size(self) -> int:
+        return self.config.image_size
+
+    @property
+    def device(self) -> torch.device:
+        return self.decoder.fc.weight.device
+
+    # ------------------------------------------------------------------ graph preparation
+    def _prepare(self, g: ArchGraph) -> _Prepared:
+        hit = self._prepared.get(id(g))
+        if hit is not None and hit[0]() is g:
+            return hit[1]
+        c = self.config
+        prep = _Prepared(
+            node_type=g.node_type,
+            shape_idx=self.encoder.shape_enc.shape_indices([n.shape for n in g.nodes]),
+            plans=plan_graph(g, c.max_shape),
+        )
+        n = g.num_nodes
+        if c.kind == "ghn2":
+            if c.virtual_edges:
+                ei, dist = g.virtual_edges(c.ve_cutoff)
+            else:
+                ei, dist = g.edge_index, np.ones(g.num_edges, dtype=np.int64)
+            prep.edges = np.concatenate([ei.reshape(2, -1), dist.reshape(1, -1)]).astype(np.int64)
+            prep.fw_level = longest_path_levels(g.edge_index, n)
+            rev = (n - 1 - g.edge_index)[::-1]
+            prep.bw_level = longest_path_levels(np.ascontiguousarray(rev), n)[::-1].copy()
+        elif c.kind == "ghn3":
+            from archlab.graph._paths import shortest_path_lengths
+
+            prep.dist = shortest_path_lengths(g.edge_index, n, cutoff=c.ve_cutoff)
+            prep.in_degree = np.bincount(g.edge_index[1], minlength=n)
+            prep.out_degree = np.bincount(g.edge_index[0], minlength=n)
+        key = id(g)
+        self._prepared[key] = (weakref.ref(g, lambda _r, k=key: self._prepared.pop(k, None)), prep)
+        return prep
+
+    def graph_of(self, model: nn.Module, input_size: Any = None) -> ArchGraph:
+        """``build_graph(model)``, cached per model object (rebuilt if ``input_size`` is given)."""
+        from archlab.graph import build_graph
+
+        hit = self._graphs.get(id(model))
+        if input_size is None and hit is not None and hit[0]() is model:
+            return hit[1]
+        g = build_graph(model, input_size=input_size)
+        key = id(model)
+        self._graphs[key] = (weakref.ref(model, lambda _r, k=key: self._graphs.pop(k, None)), g)
+        return g
+
+    # ------------------------------------------------------------------ forward
+    def node_states(self, graphs: list[ArchGraph]) -> tuple[torch.Tensor, list[_Prepared], np.ndarray]:
+        """Final node states ``[sum N, hid]`` of the packed batch, the per-graph preparations and
+        node offsets ``ptr [B+1]`` (graph ``b`` is rows ``ptr[b]:ptr[b+1]``)."""
+        if not graphs:
+            raise ValueError("need at least one graph")
+        preps = [self._prepare(g) for g in graphs]
+        dev = self.device
+        sizes = np.array([len(p.node_type) for p in preps])
+        ptr = np.concatenate([[0], np.cumsum(sizes)])
+        node_type = torch.from_numpy(np.concatenate([p.node_type for p in preps])).to(dev)
+        shape_idx = torch.from_numpy(np.concatenate([p.shape_idx for p in preps])).to(dev)
+        x = self.encoder(node_type, shape_idx)
+        kind = self.config.kind
+        if kind == "ghn2":
+            edges = np.concatenate([p.edges + np.array([[o], [o], [0]]) for p, o in zip(preps, ptr[:-1])], axis=1)
+            fw_level = np.concatenate([p.fw_level for p in preps])
+            bw_level = np.concatenate([p.bw_level for p in preps])
+            fw = level_schedule(fw_level, edges[0], edges[1], edges[2]).to(dev)
+            bw = level_schedule(bw_level, edges[1], edges[0], edges[2]).to(dev)
+            x = self.gnn(x, fw, bw)
+        elif kind == "ghn3":
+            dense = _dense_batch(preps, sizes, dev)
+            xd = x.new_zeros(len(preps), int(sizes.max()), x.shape[1])
+            xd[dense.mask] = x
+            x = self.gnn(xd, dense)[dense.mask]
+        else:
+            x = self.gnn(x)
+        return self.ln(x), preps, ptr
+
+    def forward(self, graphs: list[ArchGraph]) -> list[dict[str, torch.Tensor]]:
+        """Predicted tensors for every owned parameter of every graph (keys in model order)."""
+        graphs = _as_graph_list(graphs)
+        x, preps, ptr = self.node_states(graphs)
+        groups: dict[tuple, list[tuple[int, ParamPlan]]] = defaultdict(list)
+        for b, prep in enumerate(preps):
+            for plan in prep.plans:
+                groups[(plan.kind, plan.key)].append((b, plan))
+        out: list[dict[str, torch.Tensor]] = [{} for _ in graphs]
+        norm = self.config.weight_norm
+        for (kind, key), items in groups.items():
+            idx = torch.tensor([int(ptr[b]) + p.node for b, p in items], device=x.device)
+            xs = x[idx]
+            if kind in ("conv", "pos"):
+                w = self.decoder(xs, *key)
+            elif kind == "cls_w":
+                w = self.decoder.classifier(xs, key[0])
+            elif kind == "cls_b":
+                w = self.decoder_1d.class_bias(xs)
+            else:
+                w = self.decoder_1d(xs)
+            for j, (b, p) in enumerate(items):
+                wj = w[j, int(p.is_bias)] if kind == "vec" else w[j]
+                out[b][p.name] = finish(wj, p, norm)
+        return [{k: d[k] for k in g.param_shapes if k in d} for g, d in zip(graphs, out)]
+
+    # ------------------------------------------------------------------ user API
+    def predict_params(self, models: list[nn.Module], input_size: Any = None) -> list[dict[str, torch.Tensor]]:
+        """Predicted parameters of ``models`` (one GHN pass over the packed batch)."""
+        if isinstance(models, nn.Module):
+            models = [models]
+        return self.forward([self.graph_of(m, input_size) for m in models])
+
+    @torch.no_grad()
+    def predict(self, model_or_list, input_size: Any = None, batch_size: int | None = None):
+        """Set every predicted parameter of the model(s) in place and switch BatchNorm layers to
+        batch statistics (:func:`use_batch_stats`); returns the model(s).
+
+        ``batch_size`` bounds how many models share one GHN pass (default: all).
+        """
+        single = isinstance(model_or_list, nn.Module)
+        models = [model_or_list] if single else list(model_or_list)
+        step = batch_size or max(1, len(models))
+        for lo in range(0, len(models), step):
+            chunk = models[lo:lo + step]
+            for model, pred in zip(chunk, self.predict_params(chunk, input_size)):
+                params = dict(model.named_parameters())
+                for name, tensor in pred.items():
+                    if name not in params:
+                        raise KeyError(f"predicted parameter {name!r} is not a parameter of {type(model).__name__}")
+                    params[name].copy_(tensor)
+                use_batch_stats(model)
+        return models[0] if single else models
+
+    @torch.no_grad()
+    def embed(self, models_or_graphs, batch_size: int = 64) -> np.ndarray:
+        """``(N, hid)`` float32 array: mean of the final node states of each architecture."""
+        items = [models_or_graphs] if isinstance(models_or_graphs, nn.Module) else list(models_or_graphs)
+        graphs = [m if not isinstance(m, nn.Module) else self.graph_of(m) for m in items]
+        graphs = _as_graph_list(graphs)
+        out = []
+        for lo in range(0, len(graphs), batch_size):
+            x, _, ptr = self.node_states(graphs[lo:lo + batch_size])
+            seg = torch.from_numpy(np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))).to(x.device)
+            sums = x.new_zeros(len(ptr) - 1, x.shape[1]).index_add_(0, seg, x)
+            out.append((sums / torch.from_numpy(np.diff(ptr)).to(x).unsqueeze(1)).cpu().numpy())
+        return np.concatenate(out).astype(np.float32)
+
+    def extra_repr(self) -> str:
+        n = sum(p.numel() for p in self.parameters())
+        return f"kind={self.config.kind}, hid={self.config.hid}, params={n:,}"
+
+
+def _as_graph_list(graphs) -> list:
+    from archlab.graph._types import ArchGraph
+
+    if isinstance(graphs, ArchGraph):
+        return [graphs]
+    graphs = list(graphs)
+    for i, g in enumerate(graphs):
+        if not isinstance(g, ArchGraph):
+            raise TypeError(f"graphs[{i}] is a {type(g).__name__}, expected an ArchGraph")
+    return graphs
+
+
+def _dense_batch(preps: list[_Prepared], sizes: np.ndarray, device):
+    """The :class:`archlab.graph.DenseGraphs` layout from cached per-graph distances."""
+    from archlab.graph._batch import DenseGraphs
+
+    b, nmax = len(preps), int(sizes.max())
+    node_type = np.full((b, nmax), -1, dtype=np.int64)
+    dist = np.zeros((b, nmax, nmax), dtype=np.int64)
+    in_deg = np.zeros((b, nmax), dtype=np.int64)
+    out_deg = np.zeros((b, nmax), dtype=np.int64)
+    for i, p in enumerate(preps):
+        n = len(p.node_type)
+        node_type[i, :n], dist[i, :n, :n] = p.node_type, p.dist
+        in_deg[i, :n], out_deg[i, :n] = p.in_degree, p.out_degree
+    d = torch.from_numpy(dist).to(device)
+    return DenseGraphs(
+        node_type=torch.from_numpy(node_type).to(device), mask=torch.from_numpy(node_type >= 0).to(device),
+        dist_fwd=d, dist_bwd=d.transpose(1, 2), in_degree=torch.from_numpy(in_deg).to(device),
+        out_degree=torch.from_numpy(out_deg).to(device), graphs=[],
+    )
