@@ -1,32 +1,17 @@
 """Every torchvision classification model builds a complete, well-formed graph."""
 
-import warnings
-
 import pytest
-import torch
 import torchvision
 
-from archlab.graph import build_graph
+from archlab.graph import build_graph, zoo_model
 from tests.graph_checks import assert_well_formed
 
 ZOO = torchvision.models.list_models(module=torchvision.models)
 
 
-def _meta_model(name):
-    # Constructing on the meta device skips weight initialisation (seconds for ViT-H), and
-    # build_graph only needs parameter shapes.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            with torch.device("meta"):
-                return torchvision.models.get_model(name, weights=None)
-        except NotImplementedError:  # constructors reading tensor values (RegNet) need real tensors
-            return torchvision.models.get_model(name, weights=None)
-
-
 @pytest.mark.parametrize("name", ZOO)
 def test_zoo_model_graph(name):
-    g = build_graph(_meta_model(name))
+    g = build_graph(zoo_model(name))
     assert_well_formed(g)
     assert g.meta["traced_on"] == "meta"
     assert not g.fallbacks, g.fallbacks
@@ -35,5 +20,5 @@ def test_zoo_model_graph(name):
 @pytest.mark.parametrize("name", ["resnet50", "efficientnet_b0", "convnext_tiny", "vit_b_16", "swin_t"])
 def test_zoo_model_at_cifar_size(name):
     size = 32 if not name.startswith(("vit", "swin")) else 224
-    g = build_graph(_meta_model(name), input_size=size)
+    g = build_graph(zoo_model(name), input_size=size)
     assert_well_formed(g)

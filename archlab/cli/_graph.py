@@ -12,6 +12,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-size", help="input size as CxHxW (default: the model's native size)")
     p.add_argument("--num-classes", type=int, default=None, help="classifier outputs (default: model default)")
     p.add_argument("--strict", action="store_true", help="fail on fallback-typed or unused parameters")
+    p.add_argument("--mode", choices=["ghn2", "ghn3"], default="ghn2",
+                   help="graph conventions of the published GHN-2 (default) or GHN-3 code")
     p.add_argument("--json", metavar="FILE", help="write the graph as JSON")
     p.add_argument("--plot", metavar="FILE", help="draw the graph (PNG/PDF/SVG)")
     p.add_argument("--zoo", action="store_true", help="coverage table over the torchvision zoo")
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give a MODEL (torchvision name or file.py:ClassName) or --zoo")
     try:
         model = resolve_model(args.model, num_classes=args.num_classes)
-        g = build_graph(model, input_size=args.input_size, strict=args.strict)
+        g = build_graph(model, input_size=args.input_size, strict=args.strict, mode=args.mode)
     except GraphError as e:
         raise UsageError(str(e)) from e
     print(summary(args.model, g))

@@ -52,7 +52,8 @@ def _param_consumers(trace: RawTrace, leaf_id: int):
     return out
 
 
-def assemble(trace: RawTrace, param_shapes: dict[str, tuple[int, ...]], input_size) -> ArchGraph:
+def assemble(trace: RawTrace, param_shapes: dict[str, tuple[int, ...]], input_size,
+             mode: str = "ghn2") -> ArchGraph:
     """Turn the raw autograd DAG into typed nodes and data-flow edges (see ``_rules``)."""
     uses: dict[int, list[tuple[str, int, ParamUse]]] = defaultdict(list)
     fallbacks: list[Fallback] = []
@@ -105,7 +106,7 @@ def assemble(trace: RawTrace, param_shapes: dict[str, tuple[int, ...]], input_si
             continue
         all_in = (*in_src, *sources)
         rule = OP_RULES.get(op_name(fn))
-        op = rule(fn) if rule is not None else None
+        op = rule(fn, mode) if rule is not None else None
         if op in MULTI_INPUT_OPS and len(all_in) < 2:
             op = None
         if op is None:

@@ -6,12 +6,13 @@ import torch.nn as nn
 
 from ._assemble import assemble
 from ._resolve import native_input_size, normalize_input_size
+from ._rules import MODES
 from ._trace import RawTrace, run_forward
 from ._types import ArchGraph, GraphError
 
 
 def build_graph(model: nn.Module, input_size: int | tuple[int, ...] | str | None = None,
-                strict: bool = False) -> ArchGraph:
+                strict: bool = False, mode: str = "ghn2") -> ArchGraph:
     """Trace ``model`` and return its operation graph.
 
     Args:
@@ -19,19 +20,25 @@ def build_graph(model: nn.Module, input_size: int | tuple[int, ...] | str | None
         input_size: ``None`` for the model's native size (see ``native_input_size``), else
             ``224``, ``(3, 224, 224)`` or ``"3x224x224"``.
         strict: raise instead of typing a parameter by a fallback rule or leaving it unused.
+        mode: ``"ghn2"`` builds the graphs of the published GHN-2 code (facebookresearch/ppuda)
+            for the networks it handles (same node types and edges, up to the choice among valid
+            topological orders); ``"ghn3"`` follows GHN-3 where it differs (sigmoid-gated
+            squeeze-excitation products become ``cse`` nodes).
 
     Tracing runs on meta tensors (no compute, no activation memory) in eval mode; parameters used
     only in training mode (auxiliary heads) are picked up by a second, train-mode trace.
     """
     if not isinstance(model, nn.Module):
         raise GraphError(f"build_graph expects a torch.nn.Module, got {type(model).__name__}")
+    if mode not in MODES:
+        raise GraphError(f"unknown graph mode {mode!r}; choose from {MODES}")
     size = native_input_size(model) if input_size is None else normalize_input_size(input_size)
     param_shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
     trainable = {n: p.requires_grad for n, p in model.named_parameters()}
 
-    graph = _graph_for_mode(model, size, param_shapes, train=False)
+    graph = _graph_for_mode(model, size, param_shapes, False, mode)
     if _unused(graph, trainable):
-        train_graph = _graph_for_mode(model, size, param_shapes, train=True)
+        train_graph = _graph_for_mode(model, size, param_shapes, True, mode)
         if len(_unused(train_graph, trainable)) < len(_unused(graph, trainable)):
             graph = train_graph
     graph.trainable = trainable
@@ -44,10 +51,10 @@ def build_graph(model: nn.Module, input_size: int | tuple[int, ...] | str | None
     return graph.validate()
 
 
-def _graph_for_mode(model, size, param_shapes, train: bool) -> ArchGraph:
+def _graph_for_mode(model, size, param_shapes, train: bool, mode: str) -> ArchGraph:
     trace = _trace(model, size, train)
-    graph = assemble(trace, param_shapes, size)
-    graph.meta.update({"traced_on": trace.device, "mode": trace.mode, **({"notes": trace.notes} if trace.notes else {})})
+    graph = assemble(trace, param_shapes, size, mode)
+    graph.meta.update({"traced_on": trace.device, "mode": trace.mode, "graph_mode": mode, **({"notes": trace.notes} if trace.notes else {})})
     return graph
 
 

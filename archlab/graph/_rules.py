@@ -8,7 +8,9 @@ suffix (``"Convolution"``, ``"NativeBatchNorm"``, ``"Add"``):
   ``inline`` nodes sit on the data path (``x -> conv weight -> bias -> ...``); ``source`` nodes
   feed the consuming op like an extra input (a positional encoding added to the sequence).
 - :data:`OP_RULES` type parameter-free ops (pools, attention, sums ...); ops without a rule are
-  removed from the graph and their inputs wired to their outputs.
+  removed from the graph and their inputs wired to their outputs. Op rules receive the graph
+  ``mode``: ``"ghn2"`` reproduces the published GHN-2 graphs (facebookresearch/ppuda),
+  ``"ghn3"`` the GHN-3 ones (SamsungSAILMontreal/ghn3) where they differ.
 
 Add support for a new op with :func:`register_param_rule` / :func:`register_op_rule`.
 """
@@ -36,7 +38,7 @@ class ParamUse:
 
 
 ParamRule = Callable[[object, int, tuple], ParamUse]  # (fn, slot, param_shape) -> ParamUse
-OpRule = Callable[[object], "str | None"]  # fn -> op type or None (remove)
+OpRule = Callable[[object, str], "str | None"]  # (fn, mode) -> op type or None (remove)
 
 PARAM_RULES: dict[str, ParamRule] = {}
 OP_RULES: dict[str, OpRule] = {}
@@ -131,54 +133,63 @@ def _kernel(fn) -> tuple[int, ...]:
 
 
 @register_op_rule("MaxPool2DWithIndices", "MaxPool2D", "MaxPool3DWithIndices", "MaxPool1DWithIndices")
-def _max_pool(fn):
+def _max_pool(fn, mode):
     return "max_pool"
 
 
 @register_op_rule("AvgPool2D", "AvgPool3D", "AvgPool1D")
-def _avg_pool(fn):
+def _avg_pool(fn, mode):
     return "avg_pool"
 
 
 @register_op_rule("AdaptiveAvgPool2D", "AdaptiveAvgPool3D", "AdaptiveAvgPool1D", "AdaptiveMaxPool2D")
-def _adaptive(fn):
+def _adaptive(fn, mode):
     return "glob_avg"
 
 
 @register_op_rule("Mean")
-def _mean(fn):  # GHN-2 keeps spatial means that keep dims (global pooling), drops the rest
+def _mean(fn, mode):  # GHN-2 keeps spatial means that keep dims (global pooling), drops the rest
     return "glob_avg" if bool(getattr(fn, "_saved_keepdim", False)) else None
 
 
 @register_op_rule("Softmax", "SafeSoftmax", "ScaledDotProductEfficientAttention",
                   "ScaledDotProductFlashAttention", "ScaledDotProductFlashAttentionForCpu",
                   "ScaledDotProductAttentionMath", "ScaledDotProductCudnnAttention")
-def _msa(fn):
+def _msa(fn, mode):
     return "msa"
 
 
 @register_op_rule("Add")
-def _sum(fn):
+def _sum(fn, mode):
     return "sum"  # kept only when >= 2 inputs remain (checked by the builder)
 
 
 @register_op_rule("Cat", "Stack")
-def _concat(fn):
+def _concat(fn, mode):
     return "concat"  # kept only when >= 2 inputs remain
 
 
-_GATES = frozenset({"Sigmoid", "Hardsigmoid"})
+_GATES = {"ghn2": frozenset({"Hardswish"}), "ghn3": frozenset({"Sigmoid", "Hardsigmoid", "Hardswish", "Silu"})}
+MODES = tuple(_GATES)
 
 
 @register_op_rule("Mul")
-def _gate(fn):
-    """Channel squeeze-excitation: an activation multiplied by a sigmoid gate."""
+def _gate(fn, mode):
+    """Channel squeeze-excitation: an activation multiplied by a gate.
+
+    GHN-2 recognises the hard-swish gate of its own CSE op only (so torchvision's EfficientNet and
+    MobileNetV3 have no ``cse`` node there); GHN-3 any sigmoid/swish gate.
+    """
     if sum(u is not None for u, _ in fn.next_functions) < 2:
         return None  # a gate scaled by a constant is not a gating of activations
-    for u, _ in fn.next_functions:
+    shapes = [getattr(fn, "_saved_self", None), getattr(fn, "_saved_other", None)]
+    for slot, (u, _) in enumerate(fn.next_functions[:2]):
         while u is not None and op_name(u) in {"View", "Expand", "Unsqueeze", "Reshape", "Clone"}:
             u = u.next_functions[0][0] if u.next_functions else None
-        if u is not None and op_name(u) in _GATES:
+        if u is None or op_name(u) not in _GATES[mode]:
+            continue
+        mine, other = shapes[slot], shapes[1 - slot]
+        if mine is None or other is None or mine.numel() < other.numel():  # the gate is broadcast
             return "cse"
     return None
 

@@ -28,16 +28,29 @@ def zoo_models(pattern: str = "*") -> list[str]:
     return [n for n in torchvision.models.list_models(module=torchvision.models) if fnmatch(n, pattern)]
 
 
-def zoo_coverage(names: list[str]) -> Iterator[ZooRow]:
-    """Build each model's graph; yield one row per model (errors are reported, not raised)."""
+def zoo_model(name: str, meta: bool = True):
+    """Construct a torchvision model; on the meta device (no weight init) unless its constructor
+    needs real values (RegNet), in which case on the CPU."""
+    import torch
     import torchvision
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if meta:
+            try:
+                with torch.device("meta"):
+                    return torchvision.models.get_model(name, weights=None)
+            except NotImplementedError:
+                pass
+        return torchvision.models.get_model(name, weights=None)
+
+
+def zoo_coverage(names: list[str]) -> Iterator[ZooRow]:
+    """Build each model's graph; yield one row per model (errors are reported, not raised)."""
     from ._build import build_graph
 
     for name in names:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = torchvision.models.get_model(name, weights=None)
+        model = zoo_model(name)
         try:
             t0 = time.perf_counter()
             g = build_graph(model)
