@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call
 
-from ._fastnorm import FastMetaNorms
+from ._fastmeta import FastMetaOps
 
 
 @dataclass
@@ -60,7 +60,7 @@ def run_forward(model: nn.Module, input_size: tuple[int, ...], device: str, trai
     try:
         with torch.enable_grad():
             if device == "meta":
-                with FastMetaNorms():
+                with FastMetaOps():
                     out = functional_call(model, {**leaves, **buffers}, (x,), strict=False, tie_weights=True)
             else:
                 out = functional_call(model, {**leaves, **buffers}, (x,), strict=False, tie_weights=True)
