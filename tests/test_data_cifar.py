@@ -210,3 +210,9 @@ def test_imagenet_folder(cifar10_root: Path, tmp_path):
         load_dataset("imagenet", root, split="test")
     with pytest.raises(FileNotFoundError, match="expected train/<wnid>/ and val/<wnid>/"):
         load_dataset("imagenet", tmp_path / "nothing")
+
+
+def test_download_flag_uses_data_already_present(cifar10_python_root):
+    """download=True only fetches when nothing is found; present data needs no network."""
+    ds = load_dataset("cifar10", cifar10_python_root, split="test", download=True)
+    assert len(ds) == 1000 and "python batches" in ds.source

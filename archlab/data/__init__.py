@@ -5,7 +5,14 @@
     dataset_info("cifar10").num_classes                      # 10
 """
 
-from ._api import DATASETS, DatasetInfo, dataset_info, default_download_dir, load_dataset, make_loader
+from ._api import (
+    DATASETS,
+    DatasetInfo,
+    dataset_info,
+    default_download_dir,
+    load_dataset,
+    make_loader,
+)
 from ._base import SPLITS, TensorImageDataset
 from ._cifar import CIFAR10_CLASSES, CIFAR100_CLASSES, detect_cifar_layout
 

@@ -38,15 +38,13 @@ class TensorTransform:
         self.pad = pad
         self.flip = flip
         self.scale = scale
+        self._shift = self.mean * scale  # (x/scale - mean)/std == (x - shift) * mult
+        self._mult = 1.0 / (self.std * scale)
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:
-        x = img.float()
-        if self.scale != 1.0:
-            x = x / self.scale
-        x = (x - self.mean) / self.std
-        if self.augment:
-            x = random_crop_flip(x, self.pad, self.flip, fill=(-self.mean / self.std))
-        return x
+        if self.augment:  # on the raw image: zero padding = a black pixel, as torchvision
+            img = random_crop_flip(img, self.pad, self.flip)
+        return (img.float() - self._shift) * self._mult
 
     def __repr__(self) -> str:
         return (
@@ -55,27 +53,18 @@ class TensorTransform:
         )
 
 
-def random_crop_flip(
-    x: torch.Tensor, pad: int, flip: bool, fill: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Random ``pad``-padded crop back to the input size, then an optional random h-flip.
-
-    ``fill`` (shape ``[C, 1, 1]``) is the value of the padding; for an already normalised
-    image pass ``-mean/std`` so padding equals a black pixel, as torchvision's zero padding
-    of the raw image does.
-    """
-    c, h, w = x.shape
+def random_crop_flip(x: torch.Tensor, pad: int, flip: bool) -> torch.Tensor:
+    """Random crop of the zero-padded (by ``pad``) image back to its size, then an optional
+    random horizontal flip; one draw from torch's generator per call."""
+    _, h, w = x.shape
+    n = 2 * pad + 1
+    r = int(torch.randint(0, n * n * 2, ()))
     if pad > 0:
-        i, j = torch.randint(0, 2 * pad + 1, (2,)).tolist()
-        if fill is None:
-            padded = F.pad(x, (pad, pad, pad, pad))
-        else:
-            padded = fill.expand(c, h + 2 * pad, w + 2 * pad).clone()
-            padded[:, pad : pad + h, pad : pad + w] = x
-        x = padded[:, i : i + h, j : j + w]
-    if flip and torch.rand(()) < 0.5:
+        i, j = (r // 2) // n, (r // 2) % n
+        x = F.pad(x, (pad, pad, pad, pad))[:, i : i + h, j : j + w]
+    if flip and r % 2:
         x = x.flip(-1)
-    return x.contiguous()
+    return x
 
 
 def imagenet_transform(

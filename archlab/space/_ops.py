@@ -79,7 +79,11 @@ class Stride(nn.Module):
 
 
 class ChannelSE(nn.Module):
-    """Channel squeeze-excitation: global mean -> fc (C/2) -> ReLU -> fc (C) -> hard sigmoid gate."""
+    """Channel squeeze-excitation: spatial mean -> fc (C/2) -> ReLU -> fc (C) -> gate -> product.
+
+    As in DeepNets-1M the gate is a hard-swish and the mean does not keep dims, so GHN-2 graphs
+    get one ``cse`` node (the product) and no ``glob_avg`` node for it.
+    """
 
     def __init__(self, C: int, stride: int = 1):
         super().__init__()
@@ -89,8 +93,8 @@ class ChannelSE(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c = x.shape[:2]
-        s = x.mean(dim=(2, 3), keepdim=True).flatten(1)
-        gate = F.hardsigmoid(self.fc2(F.relu(self.fc1(s))))
+        s = x.reshape(b, c, -1).mean(dim=2)
+        gate = F.hardswish(self.fc2(F.relu(self.fc1(s))))
         out = x * gate.view(b, c, 1, 1)
         return out[:, :, :: self.stride, :: self.stride] if self.stride > 1 else out
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +64,15 @@ def _check_split(split: str) -> dict:
     return spec
 
 
-@lru_cache(maxsize=None)
+@cache
+def _default_hashes(split: str) -> frozenset[str]:
+    return frozenset(r["hash"] for r in generate_split(split))
+
+
+@cache
 def reserved_hashes(split: str) -> frozenset[str]:
-    """Hashes a split must not contain (the default VAL / TEST genotypes)."""
-    out: set[str] = set()
-    for other in SPLITS[split].get("reserved", ()):
-        out.update(r["hash"] for r in generate_split(other))
-    return frozenset(out)
+    """Hashes a split must not contain (those of the default VAL / TEST splits)."""
+    return frozenset().union(*(_default_hashes(o) for o in SPLITS[split].get("reserved", ())))
 
 
 def _iter_chunk(split: str, seed: int, chunk: int, count: int) -> Iterator[tuple[Genotype, dict]]:
@@ -141,10 +143,14 @@ def generate_split(split: str, n: int | None = None, seed: int | None = None,
 
 def _parallel(jobs: list, workers: int) -> Iterator[dict]:
     import multiprocessing as mp
+    import sys
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+    reserved_hashes(jobs[0][0])  # computed once here; forked workers inherit the cache
+    fork_ok = "fork" in mp.get_all_start_methods() and "torch" not in sys.modules
+    ctx = mp.get_context("fork" if fork_ok else "spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         pending: deque = deque()
         it = iter(jobs)
         for job in itertools.islice(it, 2 * workers):

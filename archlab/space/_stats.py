@@ -9,13 +9,14 @@ Definitions (checked against built networks by the tests):
   pooling, activations and element-wise ops are not counted.
 - ``nodes``: graph nodes per op type as :func:`archlab.graph.build_graph` makes them (one
   ``input``; one node per conv/linear weight, per bias, per norm layer; pools, ``glob_avg``,
-  ``msa`` (softmax), ``cse`` (gating product), ``pos_enc``; ``sum``/``concat`` only when they
+  ``msa`` (softmax), ``cse`` (gating product; its spatial mean is not a node), ``pos_enc``; ``sum``/``concat`` only when they
   join at least two distinct graph nodes).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 
 from ._genotype import Genotype
 from ._plan import NetPlan, conv_out, plan_network
@@ -24,6 +25,7 @@ _VOCAB = ("max_pool", "avg_pool", "sep_conv", "dil_conv", "conv", "msa", "cse", 
           "input", "bias", "bn", "ln", "pos_enc", "glob_avg")
 
 
+@lru_cache(maxsize=65536)
 def _op_cost(name: str, C: int, h_in: int, stride: int, bn: int):
     """(params, flops, {node: count}, passthrough) of one cell op with C channels in and out."""
     h = conv_out(h_in, stride)
@@ -51,7 +53,7 @@ def _op_cost(name: str, C: int, h_in: int, stride: int, bn: int):
         return C * C * k * k + 2 * C * bn, hw * C * C * k * k, {"conv": 1, "bn": bn}, False
     if name == "cse":
         r = C // 2
-        return 2 * C * r + r + C, 2 * C * r, {"glob_avg": 1, "conv": 2, "bias": 2, "cse": 1}, False
+        return 2 * C * r + r + C, 2 * C * r, {"conv": 2, "bias": 2, "cse": 1}, False
     if name == "msa":
         inner = (C // 8) * 8
         n = h_in * h_in

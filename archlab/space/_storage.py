@@ -25,11 +25,11 @@ def dumps_record(record: dict) -> str:
     return json.dumps(record, sort_keys=True, separators=(",", ":"))
 
 
-def _open_write(path: Path):
-    if path.name.endswith(".gz"):
+def _open_write(path: Path, gz: bool):
+    if gz:
         raw = open(path, "wb")  # noqa: SIM115 - closed via the returned wrapper
-        gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
-        return io.TextIOWrapper(gz, encoding="ascii", newline="\n"), raw
+        zf = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+        return io.TextIOWrapper(zf, encoding="ascii", newline="\n"), raw
     return open(path, "w", encoding="ascii", newline="\n"), None  # noqa: SIM115
 
 
@@ -41,7 +41,7 @@ def write_split(records: Iterable[dict], path: str | os.PathLike) -> int:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     n = 0
     try:
-        f, raw = _open_write(tmp)
+        f, raw = _open_write(tmp, path.name.endswith(".gz"))
         try:
             for rec in records:
                 f.write(dumps_record(rec))
