@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,9 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # foreign pickles may warn about their protocol
+            warnings.simplefilter("ignore", UserWarning)
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - every failure to unpickle is reported the same way
         raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated, corrupt or not "
                               f"a torch file): {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from e

@@ -13,10 +13,13 @@ exactly the sequential update, with a few tensor ops per level instead of per no
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -55,12 +58,11 @@ class LevelSchedule:
     nodes: list[torch.Tensor]  # nodes updated at each level
     src: list[torch.Tensor]  # message sources of the edges entering that level
     pos: list[torch.Tensor]  # position of each edge's target within ``nodes[level]``
-    inv_dist: list[torch.Tensor]  # [E_l, 1] 1/hop distance (virtual edges)
-    hop1: list[torch.Tensor]  # indices (into the level's edges) of 1-hop edges
+    weight: list[torch.Tensor]  # [E_l, 2, 1]: (1 if a real edge else 0, 1 / hop distance)
 
     def to(self, device: torch.device) -> LevelSchedule:
         mv = lambda ts: [t.to(device) for t in ts]  # noqa: E731
-        return LevelSchedule(mv(self.nodes), mv(self.src), mv(self.pos), mv(self.inv_dist), mv(self.hop1))
+        return LevelSchedule(mv(self.nodes), mv(self.src), mv(self.pos), mv(self.weight))
 
 
 def level_schedule(level: np.ndarray, src: np.ndarray, dst: np.ndarray, dist: np.ndarray) -> LevelSchedule:
@@ -76,7 +78,7 @@ def level_schedule(level: np.ndarray, src: np.ndarray, dst: np.ndarray, dist: np
     e_counts = np.bincount(e_level, minlength=len(counts))
     e_bounds = np.concatenate([[0], np.cumsum(e_counts)])
     src, dst, dist = src[e_order], dst[e_order], dist[e_order]
-    out = LevelSchedule([], [], [], [], [])
+    out = LevelSchedule([], [], [], [])
     t = torch.from_numpy
     for lv in range(len(counts)):
         a, b = e_bounds[lv], e_bounds[lv + 1]
@@ -84,9 +86,27 @@ def level_schedule(level: np.ndarray, src: np.ndarray, dst: np.ndarray, dist: np
         out.nodes.append(t(np.ascontiguousarray(order[bounds[lv]:bounds[lv + 1]])))
         out.src.append(t(np.ascontiguousarray(src[a:b])))
         out.pos.append(t(pos_in_level[dst[a:b]]))
-        out.inv_dist.append(t((1.0 / np.maximum(d, 1)).astype(np.float32)).view(-1, 1))
-        out.hop1.append(t(np.nonzero(d == 1)[0]))
+        w = np.stack([(d == 1), 1.0 / np.maximum(d, 1)], axis=1).astype(np.float32)
+        out.weight.append(t(w).view(-1, 2, 1))
     return out
+
+
+@contextlib.contextmanager
+def few_threads(device: torch.device, n: int = 1) -> Iterator[None]:
+    """Run many tiny CPU ops with ``n`` intra-op threads (restored afterwards).
+
+    Per-level ops act on a handful of rows; with several OpenMP threads their synchronisation
+    costs far more than the work (milliseconds per op on a busy machine).
+    """
+    prev = torch.get_num_threads()
+    if device.type != "cpu" or prev <= n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
 
 
 class GatedGNN(nn.Module):
@@ -100,25 +120,40 @@ class GatedGNN(nn.Module):
         self.gru = nn.GRUCell(hid, hid)
 
     def forward(self, x: torch.Tensor, fw: LevelSchedule, bw: LevelSchedule) -> torch.Tensor:
+        with few_threads(x.device):
+            return self._propagate(x, fw, bw)
+
+    def _fused_messages(self):
+        """Both message MLPs as one: ``hn -> [mlp(hn) | mlp_ve(hn)]`` (block-diagonal 2nd layer)."""
+        if not self.ve:
+            return lambda hn: self.mlp(hn)
+        a, b = self.mlp, self.mlp_ve
+        w1, b1 = torch.cat([a[0].weight, b[0].weight]), torch.cat([a[0].bias, b[0].bias])
+        w2, b2 = torch.block_diag(a[2].weight, b[2].weight), torch.cat([a[2].bias, b[2].bias])
+        return lambda hn: torch.relu(F.linear(torch.relu(F.linear(hn, w1, b1)), w2, b2))
+
+    def _propagate(self, x: torch.Tensor, fw: LevelSchedule, bw: LevelSchedule) -> torch.Tensor:
         h = x.clone()
-        # messages of already-updated nodes; read only after being written in the same traversal
-        msg = x.new_zeros(x.shape)
-        msg_ve = x.new_zeros(x.shape) if self.ve else None
+        c = self.hid
+        messages = self._fused_messages()
+        # per node [mlp(h) | mlp_ve(h)] of already-updated nodes: read only after being written
+        # in the same traversal, since message sources always sit at lower levels
+        buf = x.new_zeros(x.shape[0], 2 * c if self.ve else c)
         for _ in range(self.steps):
             for sched in (fw, bw):
                 for lv in range(len(sched.nodes)):
-                    nodes, src, pos = sched.nodes[lv], sched.src[lv], sched.pos[lv]
-                    m = x.new_zeros(len(nodes), self.hid)
+                    nodes, src = sched.nodes[lv], sched.src[lv]
+                    m = x.new_zeros(len(nodes), c)
                     if len(src):
-                        hop1 = sched.hop1[lv]
-                        m = m.index_add(0, pos[hop1], msg[src[hop1]])
+                        g = buf[src]
                         if self.ve:
-                            m = m.index_add(0, pos, msg_ve[src] * sched.inv_dist[lv])
+                            g = (g.view(-1, 2, c) * sched.weight[lv]).sum(1)
+                        else:
+                            g = g * sched.weight[lv][:, 0]
+                        m = m.index_add(0, sched.pos[lv], g)
                     hn = self.gru(m, h[nodes])
                     h.index_copy_(0, nodes, hn)
-                    msg.index_copy_(0, nodes, self.mlp(hn))
-                    if self.ve:
-                        msg_ve.index_copy_(0, nodes, self.mlp_ve(hn))
+                    buf.index_copy_(0, nodes, messages(hn))
         return h
 
 

@@ -16,7 +16,7 @@ from ._decoder import ConvDecoder, Decoder1d
 from ._encoder import NodeEncoder
 from ._functional import use_batch_stats
 from ._gnn import GatedGNN, NodeMLP, level_schedule, longest_path_levels
-from ._plan import ParamPlan, finish, plan_graph
+from ._plan import ParamPlan, fan_in_scale, plan_graph, source, squash, tile_into, tile_to
 from ._transformer import Graphormer
 
 if TYPE_CHECKING:
@@ -133,6 +133,17 @@ class GHN(nn.Module):
         self._graphs[key] = (weakref.ref(model, lambda _r, k=key: self._graphs.pop(k, None)), g)
         return g
 
+    def __getstate__(self) -> dict:
+        """Pickling / deepcopy drop the caches (they hold weak references)."""
+        state = dict(self.__dict__)
+        state["_prepared"], state["_graphs"] = {}, {}
+        return state
+
+    def clear_cache(self) -> None:
+        """Forget cached graphs of models and per-graph preparations."""
+        self._graphs.clear()
+        self._prepared.clear()
+
     # ------------------------------------------------------------------ forward
     def node_states(self, graphs: list[ArchGraph]) -> tuple[torch.Tensor, list[_Prepared], np.ndarray]:
         """Final node states ``[sum N, hid]`` of the packed batch, the per-graph preparations and
@@ -166,28 +177,46 @@ class GHN(nn.Module):
     def forward(self, graphs: list[ArchGraph]) -> list[dict[str, torch.Tensor]]:
         """Predicted tensors for every owned parameter of every graph (keys in model order)."""
         graphs = _as_graph_list(graphs)
+        out = []
+        for g, items in zip(graphs, self._sources(graphs)):
+            d = {p.name: tile_to(w, p.shape) for p, w in items}
+            out.append({k: d[k] for k in g.param_shapes if k in d})
+        return out
+
+    def _sources(self, graphs: list[ArchGraph]) -> list[list[tuple[ParamPlan, torch.Tensor]]]:
+        """Per graph: ``(plan, normalised decoder output)`` pairs, each at most the target shape;
+        :func:`tile_to` / :func:`tile_into` turn them into the parameters. Parameters of one shape
+        class (``(kind, key)``) are decoded together, across graphs."""
         x, preps, ptr = self.node_states(graphs)
         groups: dict[tuple, list[tuple[int, ParamPlan]]] = defaultdict(list)
         for b, prep in enumerate(preps):
             for plan in prep.plans:
                 groups[(plan.kind, plan.key)].append((b, plan))
-        out: list[dict[str, torch.Tensor]] = [{} for _ in graphs]
+        out: list[list[tuple[ParamPlan, torch.Tensor]]] = [[] for _ in graphs]
         norm = self.config.weight_norm
         for (kind, key), items in groups.items():
             idx = torch.tensor([int(ptr[b]) + p.node for b, p in items], device=x.device)
             xs = x[idx]
-            if kind in ("conv", "pos"):
-                w = self.decoder(xs, *key)
-            elif kind == "cls_w":
-                w = self.decoder.classifier(xs, key[0])
+            if kind in ("conv", "pos", "cls_w"):
+                w = self.decoder(xs, *key) if kind != "cls_w" else self.decoder.classifier(xs, key[0])
+                if norm:
+                    scale = torch.tensor([fan_in_scale(p.shape) for _, p in items], device=w.device)
+                    w = w * scale.to(w.dtype).view(-1, *[1] * (w.dim() - 1))
             elif kind == "cls_b":
                 w = self.decoder_1d.class_bias(xs)
+                w = squash(w, True) if norm else w
             else:
-                w = self.decoder_1d(xs)
+                raw = self.decoder_1d(xs)
+                w = torch.stack((squash(raw[:, 0], False), squash(raw[:, 1], True)), 1) if norm else raw
             for j, (b, p) in enumerate(items):
-                wj = w[j, int(p.is_bias)] if kind == "vec" else w[j]
-                out[b][p.name] = finish(wj, p, norm)
-        return [{k: d[k] for k in g.param_shapes if k in d} for g, d in zip(graphs, out)]
+                if kind == "vec":
+                    wj = (w if len(p.shape) <= 1 else raw)[j, int(p.is_bias)]
+                    if norm and len(p.shape) > 1:
+                        wj = wj * fan_in_scale(p.shape)
+                else:
+                    wj = w[j]
+                out[b].append((p, source(wj, p)))
+        return out
 
     # ------------------------------------------------------------------ user API
     def predict_params(self, models: list[nn.Module], input_size: Any = None) -> list[dict[str, torch.Tensor]]:
@@ -208,12 +237,14 @@ class GHN(nn.Module):
         step = batch_size or max(1, len(models))
         for lo in range(0, len(models), step):
             chunk = models[lo:lo + step]
-            for model, pred in zip(chunk, self.predict_params(chunk, input_size)):
+            graphs = [self.graph_of(m, input_size) for m in chunk]
+            for model, items in zip(chunk, self._sources(graphs)):
                 params = dict(model.named_parameters())
-                for name, tensor in pred.items():
-                    if name not in params:
-                        raise KeyError(f"predicted parameter {name!r} is not a parameter of {type(model).__name__}")
-                    params[name].copy_(tensor)
+                for plan, w in items:
+                    if plan.name not in params:
+                        raise KeyError(f"predicted parameter {plan.name!r} is not a parameter of "
+                                       f"{type(model).__name__}")
+                    tile_into(params[plan.name].data, w)
                 use_batch_stats(model)
         return models[0] if single else models
 

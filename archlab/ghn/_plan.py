@@ -112,34 +112,32 @@ def plan_graph(g: ArchGraph, max_shape: tuple[int, int, int, int]) -> list[Param
     return plans
 
 
-def normalize(w: torch.Tensor, shape: tuple[int, ...], is_bias: bool) -> torch.Tensor:
-    """GHN-2 normalisation of a predicted tensor destined for ``shape`` (elementwise, so it may
-    be applied before tiling): fan-in scaling for >1-D tensors (gain 1 for layers not followed
-    by ReLU, 2 otherwise; positional encodings untouched), norm weights ``2*sigmoid(p/2)`` in
-    [0, 2], biases ``tanh(p/5)`` in [-1, 1]."""
+def fan_in_scale(shape: tuple[int, ...]) -> float:
+    """GHN-2 fan-in factor for a >1-D tensor of ``shape``: ``sqrt(beta / fan_in)``, ``beta`` 1
+    for layers not followed by ReLU (depthwise, ``kh < kw``) else 2; 1.0 for positional
+    encodings ``(1, P, C)`` with ``C >= 11`` (left unnormalised, as in GHN-2/3)."""
     t = shape
-    if len(t) > 1:
-        if len(t) > 2 and t[2] >= 11 and t[0] == 1:
-            return w
-        beta = 1.0 if len(t) > 2 and (t[1] == 1 or t[2] < t[3 if len(t) > 3 else 2]) else 2.0
-        return w * (beta / max(1, _numel(t[1:]))) ** 0.5
+    if len(t) > 2 and t[2] >= 11 and t[0] == 1:
+        return 1.0
+    beta = 1.0 if len(t) > 2 and (t[1] == 1 or t[2] < t[3 if len(t) > 3 else 2]) else 2.0
+    return (beta / max(1, _numel(t[1:]))) ** 0.5
+
+
+def squash(w: torch.Tensor, is_bias: bool) -> torch.Tensor:
+    """GHN-2 normalisation of 1-D tensors: biases ``tanh(p/5)`` in [-1, 1], norm weights
+    ``2*sigmoid(p/2)`` in [0, 2]."""
     return torch.tanh(0.2 * w) if is_bias else 2 * torch.sigmoid(0.5 * w)
 
 
-def tile_to(w: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """Slice ``w`` to at most ``shape`` per dimension, then tile (repeat) up to ``shape``."""
-    if w.dim() != len(shape):
-        raise ValueError(f"cannot tile a {tuple(w.shape)} tensor to {shape}: dimension mismatch")
-    idx = tuple(slice(0, min(a, b)) for a, b in zip(w.shape, shape))
-    w = w[idx]
-    reps = [math.ceil(t / s) for t, s in zip(shape, w.shape)]
-    if any(r > 1 for r in reps):
-        w = w.repeat(*reps)[tuple(slice(0, t) for t in shape)]
-    return w
+def normalize(w: torch.Tensor, shape: tuple[int, ...], is_bias: bool) -> torch.Tensor:
+    """Normalise a predicted tensor destined for ``shape`` (elementwise: fine before tiling)."""
+    return w * fan_in_scale(shape) if len(shape) > 1 else squash(w, is_bias)
 
 
-def finish(w: torch.Tensor, plan: ParamPlan, normalise: bool) -> torch.Tensor:
-    """Decoder output for one parameter (layout by kind, see module doc) -> target tensor."""
+def source(w: torch.Tensor, plan: ParamPlan) -> torch.Tensor:
+    """One item of a decoder output (layout by kind, see module doc) in the target's layout,
+    sliced to at most the target shape per dimension; :func:`tile_to` / :func:`tile_into`
+    finish it."""
     t = plan.shape
     if plan.kind == "conv":
         if len(t) == 2:
@@ -147,17 +145,39 @@ def finish(w: torch.Tensor, plan: ParamPlan, normalise: bool) -> torch.Tensor:
         elif len(t) == 3:
             w = w[..., 0]
         elif len(t) > 4:
-            w = w[: t[0], : t[1]].reshape(min(t[0], w.shape[0]), min(t[1], w.shape[1]), *t[2:])
+            w = w[: t[0], : t[1]]
+            w = w.reshape(w.shape[0], w.shape[1], *t[2:])
     elif plan.kind == "pos":
         w = w.reshape(w.shape[0], w.shape[1], -1).transpose(1, 2)  # (1, s*s, C)
+    elif plan.kind == "cls_w" and len(t) == 4:
+        w = w[:, :, None, None]
     elif plan.kind == "vec":
         n = _numel(t)
-        w = tile_to(w[: min(n, w.shape[0])], (n,))
-        if normalise:
-            w = normalize(w, t, plan.is_bias)
-        return w.reshape(t)
-    if normalise:
-        w = normalize(w, t, plan.is_bias)
-    if plan.kind == "cls_w" and len(t) == 4:
-        return tile_to(w, t[:2]).reshape(t)
-    return tile_to(w, t)
+        w = w[: min(n, w.shape[0])]
+        if len(t) == 0:
+            return w.reshape(())
+        big = max(range(len(t)), key=lambda d: t[d])
+        return w.reshape(*(len(w) if d == big else 1 for d in range(len(t))))
+    return w[tuple(slice(0, min(a, b)) for a, b in zip(w.shape, t))]
+
+
+def tile_to(w: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Slice ``w`` to at most ``shape`` per dimension, then tile (repeat) up to ``shape``."""
+    if w.dim() != len(shape):
+        raise ValueError(f"cannot tile a {tuple(w.shape)} tensor to {shape}: dimension mismatch")
+    w = w[tuple(slice(0, min(a, b)) for a, b in zip(w.shape, shape))]
+    reps = [math.ceil(t / s) for t, s in zip(shape, w.shape)]
+    if any(r > 1 for r in reps):
+        w = w.repeat(*reps)[tuple(slice(0, t) for t in shape)]
+    return w
+
+
+@torch.no_grad()
+def tile_into(dst: torch.Tensor, w: torch.Tensor) -> None:
+    """``dst.copy_(tile_to(w, dst.shape))`` in one pass when every size divides evenly."""
+    t, s = tuple(dst.shape), tuple(w.shape)
+    if len(t) == len(s) and dst.is_contiguous() and all(a % b == 0 for a, b in zip(t, s)):
+        inter = [v for a, b in zip(t, s) for v in (a // b, b)]
+        dst.view(inter).copy_(w.reshape([v for b in s for v in (1, b)]).expand(inter))
+    else:
+        dst.copy_(tile_to(w, t))
