@@ -49,27 +49,29 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'model':18s} {'build med s':>11s} {'min s':>7s} {'forward s':>10s} {'build/fwd':>9s} {'peak ΔRSS MB':>12s}")
     for name in args.models.split(","):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = torchvision.models.get_model(name, weights=None).eval()
-        gc.collect()
-        rss0 = _rss_mb()
-        peak = [rss0]
-
-        def build():
-            build_graph(model)
-            peak.append(_rss_mb())
-
-        times = _time(build, args.repeats)
-        size = native_input_size(model)
-        x = torch.randn(1, *size)
-        with torch.no_grad():
-            fwd = _time(lambda: model(x), args.forward_repeats)
-        med, fmed = statistics.median(times), statistics.median(fwd)
-        print(f"{name:18s} {med:11.3f} {min(times):7.3f} {fmed:10.3f} {med / fmed:9.2f} {max(peak) - rss0:12.1f}")
-        del model
+        med, best, fmed, peak_mb = bench_one(name, args.repeats, args.forward_repeats)
+        print(f"{name:18s} {med:11.3f} {best:7.3f} {fmed:10.3f} {med / fmed:9.2f} {peak_mb:12.1f}")
         gc.collect()
 
+
+def bench_one(name: str, repeats: int, forward_repeats: int) -> tuple[float, float, float, float]:
+    """(median build s, min build s, median forward s, peak RSS growth MB) for one model."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = torchvision.models.get_model(name, weights=None).eval()
+    gc.collect()
+    rss0 = _rss_mb()
+    peak = [rss0]
+
+    def build():
+        build_graph(model)
+        peak.append(_rss_mb())
+
+    times = _time(build, repeats)
+    x = torch.randn(1, *native_input_size(model))
+    with torch.no_grad():
+        fwd = _time(lambda: model(x), forward_repeats)
+    return statistics.median(times), min(times), statistics.median(fwd), max(peak) - rss0
 
 if __name__ == "__main__":
     main()

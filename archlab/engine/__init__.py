@@ -12,6 +12,7 @@ from archlab.engine._common import (
     rng_state,
     set_rng_state,
 )
+from archlab.engine._demo import DemoConfig, run_demo
 from archlab.engine._evaluate import accuracy, evaluate, format_summary, summarize
 from archlab.engine._finetune import FinetuneConfig, FinetuneResult, finetune
 from archlab.engine._plots import plot_curves
@@ -20,6 +21,8 @@ from archlab.engine._postprocess import POSTPROCESS, orthogonalize, postprocess,
 __all__ = [
     "POSTPROCESS",
     "Budget",
+    "DemoConfig",
+    "run_demo",
     "CSVLog",
     "FinetuneConfig",
     "FinetuneResult",

@@ -44,6 +44,16 @@ def accuracy(model: nn.Module, loader: Iterable, device: torch.device,
     return 100.0 * c1 / max(1, n), 100.0 * c5 / max(1, n), n
 
 
+def fixed_subset(ds, max_images: int | None, seed: int = 0):
+    """``ds`` itself, or a fixed random subset of ``max_images`` items (seeded), so that a
+    class-ordered test set (e.g. an ImageFolder) is not cut to its first classes."""
+    if max_images is None or max_images >= len(ds):
+        return ds
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(ds), generator=g)[:max_images].sort().values.tolist()
+    return torch.utils.data.Subset(ds, idx)
+
+
 def _as_ghn(ghn_or_path: Any):
     if ghn_or_path is None:
         return None
@@ -94,7 +104,7 @@ def evaluate(
     data_dir: str | None = None,
     baseline: Any = None,
     limit: int | None = None,
-    max_images: int | None = None,
+    max_images: int | None = None,  # a fixed random subset of the test set
     batch_size: int = 64,
     width: int = 32,
     adapt: bool = True,
@@ -124,7 +134,7 @@ def evaluate(
             if nc != info.num_classes:
                 raise ValueError(f"{key} predicts {nc}-class classifiers but {dataset} has "
                                  f"{info.num_classes} classes")
-    test = load_dataset(dataset, data_dir, split="test")
+    test = fixed_subset(load_dataset(dataset, data_dir, split="test"), max_images, seed)
     loader = make_loader(test, batch_size, shuffle=False)
     archs = architecture_factories(split, models, info.num_classes, info.image_size, adapt, width, limit)
     rows: list[dict[str, Any]] = []
@@ -137,7 +147,7 @@ def evaluate(
             model = make()
             if g is not None:
                 g.predict(model)
-            top1, top5, n = accuracy(model, loader, dev, max_images)
+            top1, top5, n = accuracy(model, loader, dev)
             rows.append({"arch": name, "method": method, "top1": top1, "top5": top5, "n_images": n,
                          "n_params": sum(p.numel() for p in model.parameters())})
             del model

@@ -99,7 +99,7 @@ def finetune(cfg: FinetuneConfig, ghn=None) -> FinetuneResult:
     from tqdm.auto import tqdm
 
     from archlab.data import dataset_info, load_dataset, make_loader
-    from archlab.engine._evaluate import accuracy
+    from archlab.engine._evaluate import accuracy, fixed_subset
     from archlab.engine._plots import plot_curves
 
     if (cfg.epochs is None) == (cfg.steps is None):
@@ -109,7 +109,8 @@ def finetune(cfg: FinetuneConfig, ghn=None) -> FinetuneResult:
     info = dataset_info(cfg.dataset)
     train = load_dataset(cfg.dataset, cfg.data_dir, split="train", seed=cfg.seed,
                          n_per_class=cfg.n_per_class)
-    test = load_dataset(cfg.dataset, cfg.data_dir, split="test")
+    test = fixed_subset(load_dataset(cfg.dataset, cfg.data_dir, split="test"),
+                       cfg.max_test_images, cfg.seed)
     train_loader = make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=False)
     test_loader = make_loader(test, 64, shuffle=False)
     model = build_model(cfg, info.num_classes, info.image_size)
@@ -126,7 +127,7 @@ def finetune(cfg: FinetuneConfig, ghn=None) -> FinetuneResult:
     rows: list[dict[str, Any]] = []
 
     def record(step: int, loss_sum: float, correct: int, seen: int) -> None:
-        t1, t5, _ = accuracy(model, test_loader, dev, cfg.max_test_images)
+        t1, t5, _ = accuracy(model, test_loader, dev)
         row = {"epoch": step / per_epoch, "step": step, "lr": opt.param_groups[0]["lr"],
                "train_loss": loss_sum / seen if seen else math.nan,
                "train_acc": 100.0 * correct / seen if seen else math.nan,
@@ -152,7 +153,7 @@ def finetune(cfg: FinetuneConfig, ghn=None) -> FinetuneResult:
             opt.step()
             sched.step()
             step += 1
-            loss_sum += float(loss) * len(y)
+            loss_sum += float(loss.detach()) * len(y)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
             bar.update(1)

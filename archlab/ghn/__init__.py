@@ -13,8 +13,10 @@ from ._checkpoint import FORMAT, CheckpointError, load_ghn, save_ghn
 from ._config import PRESETS, GHNConfig, build_ghn
 from ._functional import functional_logits, use_batch_stats
 from ._model import GHN
+from ._train import TrainConfig, TrainResult, train_ghn
 
 __all__ = [
     "GHNConfig", "GHN", "build_ghn", "save_ghn", "load_ghn", "CheckpointError",
     "functional_logits", "use_batch_stats", "PRESETS", "FORMAT",
+    "TrainConfig", "TrainResult", "train_ghn",
 ]

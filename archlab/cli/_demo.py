@@ -1,0 +1,28 @@
+"""``archlab demo``: train, evaluate and predict end to end on the embedded digits data."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Run the main job end to end on the embedded digits data (offline)"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="runs/demo", help="output folder (re-running resumes there)")
+    p.add_argument("--minutes", type=float, default=3.0, help="GHN-2 training budget in minutes")
+    p.add_argument("--mlp-minutes", type=float, default=1.0, help="MLP-GHN baseline training budget")
+    p.add_argument("--archs", type=int, default=50, help="held-out test architectures to evaluate")
+    p.add_argument("--model", default="resnet18", help="torchvision model whose parameters to predict")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    from archlab.cli import UsageError
+    from archlab.engine._demo import DemoConfig, run_demo
+
+    if args.minutes <= 0 or args.mlp_minutes <= 0 or args.archs <= 0:
+        raise UsageError("--minutes, --mlp-minutes and --archs must be positive")
+    run_demo(DemoConfig(out=args.out, minutes=args.minutes, mlp_minutes=args.mlp_minutes,
+                        archs=args.archs, model=args.model, device=args.device, seed=args.seed))
+    return 0
