@@ -15,6 +15,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline-ckpt", default=None, help="a trained MLP GHN (baseline row)")
     p.add_argument("--dataset", default="digits", help="digits (default), cifar10, imagenet")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--download", action="store_true",
+                   help="download the dataset into --data-dir when missing (needs internet)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N architectures")
     p.add_argument("--max-images", type=int, default=None, help="use only the first N test images")
     p.add_argument("--width", type=int, default=32, help="channel width C of split networks (32)")
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     try:
         df = evaluate(args.ckpt, split=args.split, models=models, dataset=args.dataset,
-                      data_dir=args.data_dir, baseline=args.baseline_ckpt, limit=args.limit,
+                      data_dir=args.data_dir, baseline=args.baseline_ckpt, download=args.download, limit=args.limit,
                       max_images=args.max_images, width=args.width, adapt=not args.no_adapt,
                       device=args.device, progress=not args.no_progress)
     except (ValueError, FileNotFoundError) as e:

@@ -21,6 +21,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     b.add_argument("--steps", type=int)
     p.add_argument("--dataset", default="digits")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--download", action="store_true",
+                   help="download the dataset into --data-dir when missing (needs internet)")
     p.add_argument("--n-per-class", type=int, default=None, help="few-shot: N training images per class")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.025, help="SGD learning rate, cosine schedule")
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = FinetuneConfig(
         model=args.model, init=args.init, ckpt=args.ckpt, post=args.post,
         from_layer=args.from_layer, noise_eps=args.noise_eps, epochs=args.epochs,
-        steps=args.steps, dataset=args.dataset, data_dir=args.data_dir,
+        steps=args.steps, dataset=args.dataset, data_dir=args.data_dir, download=args.download,
         n_per_class=args.n_per_class, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.wd, adapt=not args.no_adapt, max_test_images=args.max_test_images,
         device=args.device, seed=args.seed, out=args.out, progress=not args.no_progress)

@@ -12,6 +12,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="preset: ghn2, ghn3-t, ghn3-s, ghn3-l, ghn3-xl or mlp (default ghn2)")
     p.add_argument("--dataset", default="digits", help="digits (offline default), cifar10, imagenet")
     p.add_argument("--data-dir", default=None, help="dataset folder (cifar10, imagenet)")
+    p.add_argument("--download", action="store_true",
+                   help="download the dataset into --data-dir when missing (needs internet)")
     p.add_argument("--out", default="ghn.pt", help="final GHN checkpoint (default ghn.pt); the "
                    "resumable state goes to OUT's stem + .resume.pt, metrics to .metrics.csv")
     b = p.add_mutually_exclusive_group()
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if minutes is None and args.steps is None and args.epochs is None:
         minutes = 10.0
     cfg = TrainConfig(
-        ghn=args.ghn, dataset=args.dataset, data_dir=args.data_dir, out=args.out,
+        ghn=args.ghn, dataset=args.dataset, data_dir=args.data_dir, out=args.out, download=args.download,
         epochs=args.epochs, steps=args.steps, minutes=minutes, meta_batch=args.meta_batch,
         batch_size=args.batch_size, widths=widths, lr=args.lr, weight_decay=args.wd,
         grad_clip=args.grad_clip, amp={"auto": None, "on": True, "off": False}[args.amp],

@@ -103,6 +103,7 @@ def evaluate(
     dataset: str = "digits",
     data_dir: str | None = None,
     baseline: Any = None,
+    download: bool = False,
     limit: int | None = None,
     max_images: int | None = None,  # a fixed random subset of the test set
     batch_size: int = 64,
@@ -134,7 +135,7 @@ def evaluate(
             if nc != info.num_classes:
                 raise ValueError(f"{key} predicts {nc}-class classifiers but {dataset} has "
                                  f"{info.num_classes} classes")
-    test = fixed_subset(load_dataset(dataset, data_dir, split="test"), max_images, seed)
+    test = fixed_subset(load_dataset(dataset, data_dir, split="test", download=download), max_images, seed)
     loader = make_loader(test, batch_size, shuffle=False)
     archs = architecture_factories(split, models, info.num_classes, info.image_size, adapt, width, limit)
     rows: list[dict[str, Any]] = []

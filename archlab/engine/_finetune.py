@@ -35,6 +35,7 @@ class FinetuneConfig:
     steps: int | None = None
     dataset: str = "digits"
     data_dir: str | None = None
+    download: bool = False
     n_per_class: int | None = None
     batch_size: int = 64
     lr: float = 0.025
@@ -107,9 +108,9 @@ def finetune(cfg: FinetuneConfig, ghn=None) -> FinetuneResult:
     dev = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     info = dataset_info(cfg.dataset)
-    train = load_dataset(cfg.dataset, cfg.data_dir, split="train", seed=cfg.seed,
+    train = load_dataset(cfg.dataset, cfg.data_dir, split="train", seed=cfg.seed, download=cfg.download,
                          n_per_class=cfg.n_per_class)
-    test = fixed_subset(load_dataset(cfg.dataset, cfg.data_dir, split="test"),
+    test = fixed_subset(load_dataset(cfg.dataset, cfg.data_dir, split="test", download=cfg.download),
                        cfg.max_test_images, cfg.seed)
     train_loader = make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=False)
     test_loader = make_loader(test, 64, shuffle=False)

@@ -53,6 +53,7 @@ class TrainConfig:
     ghn: str = "ghn2"
     dataset: str = "digits"
     data_dir: str | None = None
+    download: bool = False
     out: str = "ghn.pt"
     epochs: float | None = None
     steps: int | None = None
@@ -202,7 +203,7 @@ def train_ghn(config: TrainConfig) -> TrainResult:
         amp = (device.type == "cuda") if cfg.amp is None else bool(cfg.amp and device.type == "cuda")
         seed_everything(cfg.seed)
         dinfo = dataset_info(cfg.dataset)
-        ds = load_dataset(cfg.dataset, cfg.data_dir, split="train", seed=cfg.seed,
+        ds = load_dataset(cfg.dataset, cfg.data_dir, split="train", seed=cfg.seed, download=cfg.download,
                           augment=cfg.augment, n_per_class=cfg.n_per_class)
         batches_per_epoch = len(_epoch_batches(len(ds), cfg.batch_size, cfg.seed, 0))
 
