@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from archlab._io import atomic_save  # noqa: F401  (re-exported)
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -74,24 +76,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device != "cpu" and not device.startswith("cuda"):
         raise ValueError(f"unknown device {device!r}; choose from auto, cpu, cuda")
     return torch.device(device)
-
-
-def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace`` onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def atomic_write_text(text: str, path: str | os.PathLike) -> Path:

@@ -13,13 +13,13 @@ dicts, published ppuda / ghn3 files) raises :class:`CheckpointError` naming file
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from archlab._io import atomic_save
 from archlab.graph._vocab import OP_TYPES
 
 from ._config import GHNConfig, build_ghn
@@ -50,18 +50,7 @@ def save_ghn(ghn, path: str | os.PathLike, extra: dict[str, Any] | None = None) 
         "archlab_version": __version__,
         "extra": dict(extra or {}),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_save(payload, path)
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
