@@ -53,6 +53,8 @@ def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
                          device=cfg.device, seed=cfg.seed, resume=True, progress=cfg.progress)
         runs[kind] = train_ghn(tc)
         r = runs[kind]
+        if r.interrupted:
+            raise KeyboardInterrupt(f"{kind} training interrupted; re-run `archlab demo --out {out}` to resume")
         echo(f"      {kind}: {r.steps} steps, {r.archs_seen} architectures, mean loss {r.loss_avg:.3f}, "
              f"train acc of predicted params {100 * r.acc_avg:.1f}% -> {r.out}")
 
