@@ -40,7 +40,7 @@ def zoo_model(name: str, meta: bool = True):
             try:
                 with torch.device("meta"):
                     return torchvision.models.get_model(name, weights=None)
-            except NotImplementedError:
+            except RuntimeError:  # e.g. "Cannot copy out of meta tensor"
                 pass
         return torchvision.models.get_model(name, weights=None)
 
