@@ -120,8 +120,10 @@ class GatedGNN(nn.Module):
         self.gru = nn.GRUCell(hid, hid)
 
     def forward(self, x: torch.Tensor, fw: LevelSchedule, bw: LevelSchedule) -> torch.Tensor:
-        with few_threads(x.device):
-            return self._propagate(x, fw, bw)
+        # fp32 even under autocast: GRU outputs must match the state tensor's dtype, and the
+        # per-level updates are launch-bound, so half precision would gain nothing here
+        with few_threads(x.device), torch.autocast(x.device.type, enabled=False):
+            return self._propagate(x.float(), fw, bw)
 
     def _fused_messages(self):
         """Both message MLPs as one: ``hn -> [mlp(hn) | mlp_ve(hn)]`` (block-diagonal 2nd layer)."""

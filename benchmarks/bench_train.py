@@ -1,0 +1,111 @@
+"""GHN training throughput: architectures per second of full meta-batch updates.
+
+Each timed step does what ``archlab train`` does per step: sample ``--meta-batch`` DeepNets-1M
+training architectures (widths 16/24/32), build the networks and their graphs, predict all
+parameters, run every network on one real image batch, back-propagate and update the GHN. The
+baseline is the same loop in fp32 (AMP off), timed in the same process, alternating windows.
+Prints medians over ``--runs`` windows of ``--steps`` steps.
+
+    python benchmarks/bench_train.py                                    # digits, CPU: fp32 only
+    python benchmarks/bench_train.py --device cuda --dataset cifar10 --data-dir DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import random
+import statistics
+import time
+
+import torch
+
+from archlab.data import dataset_info, load_dataset
+from archlab.ghn import GHNConfig, build_ghn
+from archlab.ghn._ddp import DistInfo
+from archlab.ghn._train_step import meta_step
+from archlab.graph import build_graph
+from archlab.space import build_network, train_stream
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _make_runner(args, device: torch.device, amp: bool, images, targets, num_classes: int, size: int):
+    """A function that runs ``args.steps`` meta-steps and returns (seconds, build seconds)."""
+    torch.manual_seed(0)
+    ghn = build_ghn(GHNConfig.preset(args.ghn, num_classes=num_classes, image_size=size)).to(device)
+    opt = torch.optim.Adam(ghn.parameters(), lr=1e-3, weight_decay=1e-5)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    stream = train_stream(seed=0)
+    rng = random.Random(0)
+    info = DistInfo(device=device)
+
+    def run() -> tuple[float, float]:
+        _sync(device)
+        t0 = time.perf_counter()
+        build = 0.0
+        for _ in range(args.steps):
+            b0 = time.perf_counter()
+            genos = list(itertools.islice(stream, args.meta_batch))
+            nets = [build_network(g, num_classes, input="cifar", C=rng.choice((16, 24, 32))).to(device)
+                    for g in genos]
+            graphs = [build_graph(n) for n in nets]
+            build += time.perf_counter() - b0
+            meta_step(ghn, opt, scaler, nets, graphs, images, targets, info=info, grad_clip=5.0,
+                      running_loss=None)
+        _sync(device)
+        return time.perf_counter() - t0, build
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ghn", default="ghn2")
+    ap.add_argument("--dataset", default="digits")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--meta-batch", type=int, default=8)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=10, help="meta-steps per timed window")
+    ap.add_argument("--runs", type=int, default=5, help="timed windows per setting")
+    args = ap.parse_args(argv)
+    device = torch.device(args.device)
+    info = dataset_info(args.dataset)
+    ds = load_dataset(args.dataset, args.data_dir, split="train", seed=0)
+    loader = torch.utils.data.DataLoader(ds, batch_size=args.batch_size, shuffle=True)
+    images, targets = next(iter(loader))
+    images, targets = images.to(device), targets.to(device)
+
+    settings = {"fp32": False} if device.type == "cpu" else {"fp32": False, "amp": True}
+    runners = {k: _make_runner(args, device, amp, images, targets, info.num_classes, info.image_size)
+               for k, amp in settings.items()}
+    for run in runners.values():
+        run()  # warm-up window (cuDNN autotuning, allocator)
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in runners}
+    for _ in range(args.runs):
+        for k, run in runners.items():
+            times[k].append(run())
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"torch {torch.__version__}, {name}, {args.ghn}, {args.dataset}, meta-batch "
+          f"{args.meta_batch}, batch {args.batch_size}; median of {args.runs} windows x {args.steps} steps")
+    header = f"{'setting':<8}{'archs/s':>10}{'s/step':>9}{'build s/step':>14}{'speed-up':>10}"
+    print(header)
+    print("-" * len(header))
+    archs = args.steps * args.meta_batch
+    base = statistics.median(t for t, _ in times["fp32"])
+    for k, ts in times.items():
+        med = statistics.median(t for t, _ in ts)
+        build = statistics.median(b for _, b in ts) / args.steps
+        print(f"{k:<8}{archs / med:>10.2f}{med / args.steps:>9.3f}{build:>14.3f}{base / med:>9.2f}x")
+    print("archs/s = architectures per second of full training steps (build networks + graphs, "
+          "predict, forward/backward, update); build = networks + graphs only")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
