@@ -23,9 +23,11 @@ import torch
 from archlab.data import dataset_info, load_dataset
 from archlab.ghn import GHNConfig, build_ghn
 from archlab.ghn._ddp import DistInfo
+from archlab.ghn._train import TrainConfig, build_meta_batch
 from archlab.ghn._train_step import meta_step
-from archlab.graph import build_graph
-from archlab.space import build_network, train_stream
+from archlab.space import train_stream
+
+WIDTHS, FC_DIM = TrainConfig.widths, TrainConfig.fc_dim  # what `archlab train` uses by default
 
 
 def _sync(device: torch.device) -> None:
@@ -49,10 +51,8 @@ def _make_runner(args, device: torch.device, amp: bool, images, targets, num_cla
         build = 0.0
         for _ in range(args.steps):
             b0 = time.perf_counter()
-            genos = list(itertools.islice(stream, args.meta_batch))
-            nets = [build_network(g, num_classes, input="cifar", C=rng.choice((16, 24, 32))).to(device)
-                    for g in genos]
-            graphs = [build_graph(n) for n in nets]
+            batch = [(g, rng.choice(WIDTHS)) for g in itertools.islice(stream, args.meta_batch)]
+            nets, graphs = build_meta_batch(batch, num_classes, size, FC_DIM, device)
             build += time.perf_counter() - b0
             meta_step(ghn, opt, scaler, nets, graphs, images, targets, info=info, grad_clip=5.0,
                       running_loss=None)
@@ -108,4 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except (ValueError, FileNotFoundError) as e:  # bad --ghn / --dataset / --data-dir
+        raise SystemExit(f"bench_train: error: {e}") from None

@@ -188,8 +188,7 @@ def train_ghn(config: TrainConfig) -> TrainResult:
     """Train (or resume training) a GHN; save it with :func:`archlab.ghn.save_ghn` to ``config.out``."""
     from archlab.data import dataset_info, load_dataset
     from archlab.ghn import build_ghn, save_ghn
-    from archlab.graph import build_graph
-    from archlab.space import build_network, train_stream
+    from archlab.space import train_stream
 
     cfg = config
     budget = cfg.budget()
@@ -262,9 +261,8 @@ def train_ghn(config: TrainConfig) -> TrainResult:
                     widths = [width_rng.choice(cfg.widths) for _ in genos]
                     state.stream_pos += len(genos)
                     mine = list(zip(genos, widths, strict=True))[info.rank :: info.world]
-                    nets = [build_network(g, dinfo.num_classes, input=_input_kind(dinfo.image_size),
-                                          C=c, fc_dim=cfg.fc_dim).to(device) for g, c in mine]
-                    graphs = [build_graph(n) for n in nets]
+                    nets, graphs = build_meta_batch(mine, dinfo.num_classes, dinfo.image_size,
+                                                    cfg.fc_dim, device)
                     lr = _lr_at(cfg, budget.progress(state.step, clock.elapsed(), batches_per_epoch))
                     for group in optimizer.param_groups:
                         group["lr"] = lr
@@ -332,8 +330,16 @@ def train_ghn(config: TrainConfig) -> TrainResult:
         _ddp.teardown(info)
 
 
-def _input_kind(image_size: int) -> str:
-    return "cifar" if image_size <= 64 else "imagenet"
+def build_meta_batch(genos_widths, num_classes: int, image_size: int, fc_dim: int,
+                     device: torch.device) -> tuple[list[torch.nn.Module], list]:
+    """Networks (on ``device``) and their graphs for ``(genotype, width)`` pairs of one step."""
+    from archlab.graph import build_graph
+    from archlab.space import build_network
+
+    kind = "cifar" if image_size <= 64 else "imagenet"
+    nets = [build_network(g, num_classes, input=kind, C=c, fc_dim=fc_dim).to(device)
+            for g, c in genos_widths]
+    return nets, [build_graph(n) for n in nets]
 
 
 def _row(state: _State, stats, lr: float, speed: float, elapsed: float, bpe: int) -> dict[str, Any]:
