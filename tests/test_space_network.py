@@ -122,3 +122,35 @@ def test_build_network_errors():
         S.build_network(g, C=15)
     with pytest.raises(TypeError, match="expects a Genotype"):
         S.build_network(g.to_dict())
+
+
+@pytest.mark.parametrize("size", [8, 16])
+def test_networks_for_smaller_images(size):
+    """Digits are 16x16: every kind of stem/classifier must build and run below 32 px."""
+    build_graph = _build_graph()
+    genos = S.load_split("test")
+    wanted = {
+        "flatten": lambda g: not g.glob_avg, "stem_pool": lambda g: g.stem_pool,
+        "imagenet_stem": lambda g: g.stem_type == 1, "vit": lambda g: g.is_vit,
+    }
+    picked = {k: next(g for g in genos if f(g)) for k, f in wanted.items()}
+    for kind, g in picked.items():
+        net = S.build_network(g, num_classes=10, input="cifar", C=8, fc_dim=32, image_size=size)
+        assert net.input_size == size, kind
+        assert net(torch.randn(2, 3, size, size)).shape == (2, 10), kind
+        graph = build_graph(net)
+        assert graph.coverage == 1.0 and graph.input_size == (3, size, size), kind
+    flat = S.build_network(picked["flatten"], C=8, fc_dim=32, image_size=size)
+    at32 = S.build_network(picked["flatten"], C=8, fc_dim=32)
+    assert flat.classifier[0].in_features < at32.classifier[0].in_features  # fewer pixels flattened
+    r50 = S.build_predefined("resnet50", image_size=size)
+    assert r50.input_size == size and r50(torch.randn(2, 3, size, size)).shape == (2, 10)
+
+
+def test_image_size_errors():
+    g = S.load_split("val")[0]
+    with pytest.raises(ValueError, match="image_size must be >= 8"):
+        S.build_network(g, image_size=4)
+    with pytest.raises(ValueError, match="unknown input 'mnist'"):
+        S.build_network(g, input="mnist")
+    assert S.input_kind(16) == "cifar" and S.input_kind(224) == "imagenet"

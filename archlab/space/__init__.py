@@ -14,14 +14,14 @@ imported only by :func:`build_network` / :func:`build_predefined` (first use).
 from __future__ import annotations
 
 from ._genotype import CELL_OPS, VIT, Genotype
-from ._plan import InvalidGenotype, plan_network
+from ._plan import InvalidGenotype, input_kind, plan_network
 from ._sample import SAMPLERS, SamplerSpec, sample_genotype
 from ._splits import CHUNK, EVAL_SPLITS, SPLITS, generate_split, load_split, train_stream
 from ._stats import analytic_stats
 from ._storage import read_genotypes, read_split, write_split
 
 __all__ = [
-    "Genotype", "CELL_OPS", "VIT", "InvalidGenotype", "plan_network",
+    "Genotype", "CELL_OPS", "VIT", "InvalidGenotype", "plan_network", "input_kind",
     "sample_genotype", "SAMPLERS", "SamplerSpec",
     "SPLITS", "EVAL_SPLITS", "CHUNK", "generate_split", "train_stream", "load_split",
     "analytic_stats", "read_split", "write_split", "read_genotypes",

@@ -7,7 +7,7 @@ import torch.nn as nn
 
 from ._genotype import VIT, Genotype
 from ._ops import FactorizedReduce, PosEnc, ReLUConvBN, Stride, make_op, norm_layer
-from ._plan import CellPlan, NetPlan, plan_network
+from ._plan import CellPlan, NetPlan, plan_input_size, plan_network
 
 
 class Cell(nn.Module):
@@ -104,28 +104,34 @@ class Network(nn.Module):
 
 
 def build_network(genotype: Genotype, num_classes: int = 10, input: str = "cifar", C: int = 32,
-                  fc_dim: int = 256, track_running_stats: bool = False) -> Network:
-    """Build ``genotype`` as a plain ``nn.Module`` for ``input`` "cifar" (32x32) or "imagenet"
-    (224x224) images, ``C`` channels in the first cells and ``fc_dim`` hidden fc units.
+                  fc_dim: int = 256, track_running_stats: bool = False,
+                  image_size: int | None = None) -> Network:
+    """Build ``genotype`` as a plain ``nn.Module`` for ``input`` "cifar" (small-image stem,
+    32x32) or "imagenet" (224x224) images, ``C`` channels in the first cells and ``fc_dim``
+    hidden fc units. ``image_size`` overrides the input's default size (e.g. 16 for digits).
 
     BatchNorm layers use batch statistics in eval mode too (as in DeepNets-1M, so that predicted
     parameters need no running statistics) unless ``track_running_stats``. The module has
-    ``input_size`` (32 or 224), ``genotype`` and ``plan`` attributes.
+    ``input_size`` (the image size), ``genotype`` and ``plan`` attributes.
     """
     if not isinstance(genotype, Genotype):
         raise TypeError(f"build_network expects a Genotype, got {type(genotype).__name__}")
-    plan = plan_network(genotype, C=C, num_classes=num_classes, fc_dim=fc_dim, input=input)
+    plan = plan_network(genotype, C=C, num_classes=num_classes, fc_dim=fc_dim, input=input,
+                        image_size=image_size)
     return Network(plan, track_running_stats=track_running_stats)
 
 
 PREDEFINED = ("resnet50", "vit")
 
 
-def build_predefined(name: str, num_classes: int = 10, input: str = "cifar") -> nn.Module:
-    """A model of the PREDEFINED split: ``"resnet50"`` (torchvision; CIFAR stem for 32x32 input:
-    3x3 stride-1 first conv, no max pool) or ``"vit"`` (the ViT-like genotype, C=128, 12 cells)."""
+def build_predefined(name: str, num_classes: int = 10, input: str = "cifar",
+                     image_size: int | None = None) -> nn.Module:
+    """A model of the PREDEFINED split: ``"resnet50"`` (torchvision; CIFAR stem for small input:
+    3x3 stride-1 first conv, no max pool) or ``"vit"`` (the ViT-like genotype, C=128, 12 cells).
+    ``image_size``: as in :func:`build_network`."""
+    size = plan_input_size(input, image_size)
     if name == "vit":
-        return build_network(VIT, num_classes=num_classes, input=input, C=128)
+        return build_network(VIT, num_classes=num_classes, input=input, C=128, image_size=size)
     if name == "resnet50":
         import torchvision
 
@@ -133,6 +139,6 @@ def build_predefined(name: str, num_classes: int = 10, input: str = "cifar") -> 
         if input == "cifar":
             model.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
             model.maxpool = nn.Identity()
-        model.input_size = 32 if input == "cifar" else 224
+        model.input_size = size
         return model
     raise ValueError(f"unknown predefined model {name!r}; choose from {', '.join(PREDEFINED)}")

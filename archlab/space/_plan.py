@@ -19,7 +19,24 @@ from functools import lru_cache
 
 from ._genotype import Cell, Genotype
 
-INPUT_SIZES = {"cifar": 32, "imagenet": 224}
+INPUT_SIZES = {"cifar": 32, "imagenet": 224}  # default image size per input (stem) kind
+MIN_IMAGE_SIZE = 8
+
+
+def input_kind(image_size: int) -> str:
+    """Stem kind for images of ``image_size`` pixels: "cifar" up to 64, else "imagenet"."""
+    return "cifar" if image_size <= 64 else "imagenet"
+
+
+def plan_input_size(input: str, image_size: int | None = None) -> int:
+    """The image size a network for ``input`` is built for: ``image_size``, else the default."""
+    if input not in INPUT_SIZES:
+        raise ValueError(f"unknown input {input!r}; choose from {', '.join(INPUT_SIZES)}")
+    size = INPUT_SIZES[input] if image_size is None else int(image_size)
+    if size < MIN_IMAGE_SIZE:
+        raise ValueError(f"image_size must be >= {MIN_IMAGE_SIZE} (the stem and two reductions "
+                         f"must leave at least one pixel); got {image_size}")
+    return size
 
 
 class InvalidGenotype(ValueError):
@@ -117,10 +134,10 @@ def is_reduction(i: int, n_cells: int) -> bool:
 
 
 def plan_network(g: Genotype, C: int = 32, num_classes: int = 10, fc_dim: int = 256,
-                 input: str = "cifar") -> NetPlan:
-    """Resolve ``g`` at width ``C`` for ``input`` ("cifar": 32x32, "imagenet": 224x224)."""
-    if input not in INPUT_SIZES:
-        raise ValueError(f"unknown input {input!r}; choose from {', '.join(INPUT_SIZES)}")
+                 input: str = "cifar", image_size: int | None = None) -> NetPlan:
+    """Resolve ``g`` at width ``C`` for ``input`` ("cifar": small-image stem, 32x32 by default;
+    "imagenet": 224x224 by default) images of ``image_size`` pixels (``None``: that default)."""
+    size = plan_input_size(input, image_size)
     if C < 2 or C % 2:
         raise ValueError(f"C must be an even number >= 2; got {C}")
     if g.is_vit and C < 8:
@@ -143,7 +160,6 @@ def plan_network(g: Genotype, C: int = 32, num_classes: int = 10, fc_dim: int = 
         raise InvalidGenotype(f"cells {dead} do not reach the output (their outputs are never used)")
 
     vit = g.is_vit
-    size = INPUT_SIZES[input]
     # ---- stem
     stem1_live = False
     if vit:
