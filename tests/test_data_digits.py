@@ -17,14 +17,14 @@ def test_datasets_and_info():
     assert dataset_info("cifar10").num_classes == 10
     assert dataset_info("CIFAR-100").num_classes == 100
     assert dataset_info("imagenet").image_size == 224
-    assert dataset_info("digits").image_size == 32
+    assert dataset_info("digits").image_size == 16
 
 
 @pytest.mark.parametrize("split", ["train", "val", "test"])
 def test_digits_items(split):
     ds = load_dataset("digits", split=split)
     x, y = ds[0]
-    assert x.shape == (3, 32, 32) and x.dtype == torch.float32
+    assert x.shape == (3, 16, 16) and x.dtype == torch.float32
     assert isinstance(y, int) and 0 <= y < 10
     assert torch.equal(x[0], x[1]) and torch.equal(x[1], x[2])  # grey replicated to 3 channels
     assert ds.classes == [str(d) for d in range(10)]
@@ -52,9 +52,9 @@ def test_digits_pixels_match_sklearn():
     ds = load_dataset("digits", split="test", augment=False)
     i = int(ds.indices[3])
     assert ds[3][1] == raw.target[i]
-    # the 32x32 image is the 8x8 one upsampled: 4x4 block means track the original
+    # the 16x16 image is the 8x8 one upsampled: 2x2 block means track the original
     img = ds.images[3, 0].float() / 255
-    blocks = img.reshape(8, 4, 8, 4).mean(dim=(1, 3)).numpy()
+    blocks = img.reshape(8, 2, 8, 2).mean(dim=(1, 3)).numpy()
     assert np.corrcoef(blocks.ravel(), raw.images[i].ravel())[0, 1] > 0.95
 
 
@@ -78,7 +78,7 @@ def test_digits_normalised_and_augment():
     torch.manual_seed(0)
     aug = load_dataset("digits", split="train")  # augment defaults on for train
     outs = [aug[0][0] for _ in range(8)]
-    assert all(o.shape == (3, 32, 32) for o in outs)
+    assert all(o.shape == (3, 16, 16) for o in outs)
     assert any(not torch.equal(outs[0], o) for o in outs[1:])
     ev = load_dataset("digits", split="test")  # off for test
     assert torch.equal(ev[0][0], ev[0][0])
@@ -106,7 +106,7 @@ def test_make_loader_deterministic():
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert sorted(a.tolist()) == sorted(ds.targets)
     x, y = next(iter(make_loader(ds, 32, shuffle=False)))
-    assert x.shape == (32, 3, 32, 32) and y.dtype == torch.int64
+    assert x.shape == (32, 3, 16, 16) and y.dtype == torch.int64
     assert len(make_loader(ds, 100, shuffle=False, drop_last=True)) == len(ds) // 100
 
 

@@ -72,16 +72,17 @@ def _models(args, ghn):
                 raise UsageError(f"cannot build model {s!r}: {e}") from e
         return specs, iter(models)
     try:
-        from archlab.space import build_network, load_split
+        from archlab.space import build_network, input_kind, load_split
     except ImportError as e:  # the space package is optional for this verb
         raise UsageError(f"--split needs archlab.space ({e})") from e
     try:
         genotypes = load_split(args.split)
     except (FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from e
-    inp = "cifar" if ghn.image_size <= 32 else "imagenet"
+    size = ghn.image_size
     names = [f"{args.split}[{i}]" for i in range(len(genotypes))]
-    return names, (build_network(g, num_classes=ghn.num_classes, input=inp) for g in genotypes)
+    return names, (build_network(g, num_classes=ghn.num_classes, input=input_kind(size), image_size=size)
+                   for g in genotypes)
 
 
 def _progress(it, total: int):

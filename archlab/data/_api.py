@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ._base import TensorImageDataset, check_split, per_class_subset, select, train_val_indices
 from ._cifar import CIFAR_SPECS, cifar_arrays
-from ._digits import DIGITS_MEAN, DIGITS_STD, load_digits_dataset
+from ._digits import DIGITS_MEAN, DIGITS_SIZE, DIGITS_STD, load_digits_dataset
 from ._transforms import TensorTransform, imagenet_transform
 
 log = logging.getLogger("archlab.data")
@@ -33,7 +33,7 @@ class DatasetInfo:
 
 
 _INFO = {
-    "digits": DatasetInfo("digits", 10, 32, DIGITS_MEAN, DIGITS_STD),
+    "digits": DatasetInfo("digits", 10, DIGITS_SIZE, DIGITS_MEAN, DIGITS_STD),
     "cifar10": DatasetInfo(
         "cifar10", 10, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
     ),

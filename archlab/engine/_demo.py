@@ -33,7 +33,7 @@ def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
     import torch
 
     from archlab.engine._evaluate import evaluate, format_summary, summarize
-    from archlab.ghn._train import TrainConfig, train_ghn
+    from archlab.ghn._train import SHORT_CPU_BUDGET, TrainConfig, train_ghn
     from archlab.graph import build_graph, plot_graph, resolve_model
 
     out = Path(cfg.out)
@@ -50,7 +50,8 @@ def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
     runs = {}
     for kind, minutes in (("ghn2", cfg.minutes), ("mlp", cfg.mlp_minutes)):
         tc = TrainConfig(ghn=kind, dataset="digits", minutes=minutes, out=str(out / f"{kind}.pt"),
-                         device=cfg.device, seed=cfg.seed, resume=True, progress=cfg.progress)
+                         device=cfg.device, seed=cfg.seed, resume=True, progress=cfg.progress,
+                         **SHORT_CPU_BUDGET)
         runs[kind] = train_ghn(tc)
         r = runs[kind]
         if r.interrupted:
@@ -70,7 +71,10 @@ def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
     for note in df.attrs.get("notes", []):
         echo(f"      note: {note}")
 
-    echo(f"[4/4] predicting all parameters of {cfg.model} (adapted to 32x32) with the trained GHN-2")
+    from archlab.data import dataset_info
+
+    size = dataset_info("digits").image_size
+    echo(f"[4/4] predicting all parameters of {cfg.model} (adapted to {size}x{size}) with the trained GHN-2")
     one = evaluate(str(out / "ghn2.pt"), models=[cfg.model], dataset="digits", device=cfg.device,
                    seed=cfg.seed, progress=False)
     for r in one.to_dict("records"):

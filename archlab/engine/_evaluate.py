@@ -78,11 +78,12 @@ def architecture_factories(
         raise ValueError("give exactly one of split= or models=")
     out: list[tuple[str, Callable[[], nn.Module]]] = []
     if split is not None:
-        from archlab.space import build_network, load_split
+        from archlab.space import build_network, input_kind, load_split
 
-        kind = "cifar" if image_size <= 64 else "imagenet"
+        kind = input_kind(image_size)
         for i, g in enumerate(load_split(split)[:limit]):
-            out.append((f"{split}/{i}", lambda g=g: build_network(g, num_classes, input=kind, C=width)))
+            out.append((f"{split}/{i}", lambda g=g: build_network(g, num_classes, input=kind, C=width,
+                                                                  image_size=image_size)))
     else:
         from archlab.engine._adapt import adapt_to_small_images
         from archlab.graph import resolve_model

@@ -95,6 +95,11 @@ class TrainConfig:
         return Path(self.out).with_suffix(".metrics.csv")
 
 
+#: TrainConfig fields for minute-scale CPU budgets (the demo; analyses/ghn_digits): more, cheaper
+#: steps (meta-batch 2), only the evaluation width, and one late learning-rate drop.
+SHORT_CPU_BUDGET: dict[str, Any] = {"meta_batch": 2, "widths": (32,), "lr_milestones": (0.85,)}
+
+
 @dataclass
 class TrainResult:
     """Summary of a (possibly resumed or interrupted) training run."""
@@ -334,10 +339,10 @@ def build_meta_batch(genos_widths, num_classes: int, image_size: int, fc_dim: in
                      device: torch.device) -> tuple[list[torch.nn.Module], list]:
     """Networks (on ``device``) and their graphs for ``(genotype, width)`` pairs of one step."""
     from archlab.graph import build_graph
-    from archlab.space import build_network
+    from archlab.space import build_network, input_kind
 
-    kind = "cifar" if image_size <= 64 else "imagenet"
-    nets = [build_network(g, num_classes, input=kind, C=c, fc_dim=fc_dim).to(device)
+    kind = input_kind(image_size)
+    nets = [build_network(g, num_classes, input=kind, C=c, fc_dim=fc_dim, image_size=image_size).to(device)
             for g, c in genos_widths]
     return nets, [build_graph(n) for n in nets]
 
