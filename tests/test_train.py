@@ -172,3 +172,16 @@ def test_ddp_two_gloo_ranks_end_identical(tmp_path):
     lines = sorted(ln for ln in proc.stdout.splitlines() if ln.startswith("IN_SYNC"))
     assert lines == ["IN_SYNC 0 True 8", "IN_SYNC 1 True 8"], proc.stdout
     assert (tmp_path / "ghn.pt").exists()
+
+
+def test_cli_lr_milestones(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = _cli(tmp_path, "--lr-milestones", "0.5")
+    cmd[cmd.index("--steps") + 1] = "4"
+    subprocess.run(cmd, env=env, check=True, capture_output=True, cwd=tmp_path)
+    lrs = [float(r["lr"]) for r in _rows(tmp_path / "ghn.metrics.csv")]
+    assert lrs == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4])
+    for bad in ("0.9,0.5", "1.5", "x"):
+        out = subprocess.run(_cli(tmp_path / "bad", "--lr-milestones", bad), env=env, cwd=tmp_path,
+                             capture_output=True, text=True)
+        assert out.returncode == 2 and "--lr-milestones" in out.stderr, out.stderr[-500:]

@@ -27,6 +27,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--widths", default="16,24,32",
                    help="channel widths sampled per architecture, comma-separated (default 16,24,32)")
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-milestones", default=None,
+                   help="fractions of the budget where the learning rate drops 10x, comma-separated "
+                        "(default 0.667,0.833: GHN-2's epochs 200 and 250 of 300)")
     p.add_argument("--wd", type=float, default=1e-5, help="weight decay (default 1e-5)")
     p.add_argument("--grad-clip", type=float, default=5.0)
     p.add_argument("--hid", type=int, default=None, help="override the preset's hidden size")
@@ -38,6 +41,18 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="mixed precision (auto: on for CUDA)")
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    from archlab.cli import UsageError
+
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--lr-milestones must be comma-separated numbers; got {text!r}") from None
+    if any(not 0 < v < 1 for v in values) or list(values) != sorted(values):
+        raise UsageError(f"--lr-milestones must be increasing fractions in (0, 1); got {text!r}")
+    return values
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         widths = tuple(int(w) for w in args.widths.split(","))
     except ValueError:
         raise UsageError(f"--widths must be comma-separated integers; got {args.widths!r}") from None
+    milestones = _fractions(args.lr_milestones) if args.lr_milestones else TrainConfig.lr_milestones
     overrides = {k: v for k, v in (("hid", args.hid), ("layers", args.layers)) if v is not None}
     minutes = args.minutes
     if minutes is None and args.steps is None and args.epochs is None:
@@ -60,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         ghn=args.ghn, dataset=args.dataset, data_dir=args.data_dir, out=args.out, download=args.download,
         epochs=args.epochs, steps=args.steps, minutes=minutes, meta_batch=args.meta_batch,
-        batch_size=args.batch_size, widths=widths, lr=args.lr, weight_decay=args.wd,
+        batch_size=args.batch_size, widths=widths, lr=args.lr, lr_milestones=milestones,
+        weight_decay=args.wd,
         grad_clip=args.grad_clip, amp={"auto": None, "on": True, "off": False}[args.amp],
         device=args.device, seed=args.seed, ckpt_every=args.ckpt_every, log_every=args.log_every,
         resume=args.resume, num_workers=args.num_workers, ghn_overrides=overrides,
