@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from archlab.engine._common import resolve_device, topk_correct
+from archlab.space import input_kind
 
 METHODS = ("ghn", "random", "mlp-ghn")
 BN_NOTE = ("BatchNorm uses batch statistics of each test batch (predicted parameters have no "
@@ -78,7 +79,7 @@ def architecture_factories(
         raise ValueError("give exactly one of split= or models=")
     out: list[tuple[str, Callable[[], nn.Module]]] = []
     if split is not None:
-        from archlab.space import build_network, input_kind, load_split
+        from archlab.space import build_network, load_split
 
         kind = input_kind(image_size)
         for i, g in enumerate(load_split(split)[:limit]):
@@ -90,7 +91,7 @@ def architecture_factories(
 
         def make(spec: str) -> nn.Module:
             m = resolve_model(spec, num_classes=num_classes)
-            return adapt_to_small_images(m, image_size) if adapt and image_size <= 64 else m
+            return adapt_to_small_images(m, image_size) if adapt and input_kind(image_size) == "cifar" else m
 
         for spec in list(models)[:limit]:
             out.append((spec, lambda s=spec: make(s)))
@@ -157,7 +158,7 @@ def evaluate(
     notes = [BN_NOTE]
     if ghns["mlp-ghn"] is None:
         notes.append("mlp-ghn baseline: not provided (pass baseline= / --baseline-ckpt).")
-    if models and adapt and info.image_size <= 64:
+    if models and adapt and input_kind(info.image_size) == "cifar":
         notes.append("torchvision models adapted to small images (3x3 stride-1 stem, no stem max-pool).")
     df.attrs["notes"] = notes
     df.attrs["dataset"] = dataset

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from archlab.engine._common import CSVLog, atomic_write_text, resolve_device, seed_everything
+from archlab.space import input_kind
 
 CURVE_FIELDS = ["epoch", "step", "lr", "train_loss", "train_acc", "test_top1", "test_top5"]
 
@@ -69,7 +70,7 @@ def build_model(cfg: FinetuneConfig, num_classes: int, image_size: int) -> torch
     from archlab.graph import resolve_model
 
     model = resolve_model(cfg.model, num_classes=num_classes)
-    if cfg.adapt and image_size <= 64:
+    if cfg.adapt and input_kind(image_size) == "cifar":
         adapt_to_small_images(model, image_size)
     return model
 
