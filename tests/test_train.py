@@ -156,7 +156,9 @@ cfg = TrainConfig(ghn='ghn2', meta_batch=4, batch_size=8, widths=(8,), fc_dim=16
                   ghn_overrides={'hid': 8}, progress=False, device='cpu', steps=2,
                   out=sys.argv[1] + '/ghn.pt')
 res = train_ghn(cfg)
-print('IN_SYNC', os.environ['RANK'], res.ranks_in_sync, res.archs_seen, flush=True)
+# one file per rank: lines printed by two processes to one pipe can interleave
+with open(sys.argv[1] + '/rank' + os.environ['RANK'] + '.txt', 'w') as f:
+    f.write(f"IN_SYNC {os.environ['RANK']} {res.ranks_in_sync} {res.archs_seen}")
 """
 
 
@@ -169,7 +171,7 @@ def test_ddp_two_gloo_ranks_end_identical(tmp_path):
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = sorted(ln for ln in proc.stdout.splitlines() if ln.startswith("IN_SYNC"))
+    lines = [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]
     assert lines == ["IN_SYNC 0 True 8", "IN_SYNC 1 True 8"], proc.stdout
     assert (tmp_path / "ghn.pt").exists()
 
