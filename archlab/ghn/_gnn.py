@@ -147,13 +147,13 @@ class GatedGNN(nn.Module):
                     nodes, src = sched.nodes[lv], sched.src[lv]
                     m = x.new_zeros(len(nodes), c)
                     if len(src):
-                        g = buf[src]
+                        g = buf.index_select(0, src)  # backward: deterministic index_add
                         if self.ve:
                             g = (g.view(-1, 2, c) * sched.weight[lv]).sum(1)
                         else:
                             g = g * sched.weight[lv][:, 0]
                         m = m.index_add(0, sched.pos[lv], g)
-                    hn = self.gru(m, h[nodes])
+                    hn = self.gru(m, h.index_select(0, nodes))
                     h.index_copy_(0, nodes, hn)
                     buf.index_copy_(0, nodes, messages(hn))
         return h

@@ -196,7 +196,7 @@ class GHN(nn.Module):
         norm = self.config.weight_norm
         for (kind, key), items in groups.items():
             idx = torch.tensor([int(ptr[b]) + p.node for b, p in items], device=x.device)
-            xs = x[idx]
+            xs = x.index_select(0, idx)
             if kind in ("conv", "pos", "cls_w"):
                 w = self.decoder(xs, *key) if kind != "cls_w" else self.decoder.classifier(xs, key[0])
                 if norm:
