@@ -22,8 +22,9 @@ import torch
 
 from archlab.data import dataset_info, load_dataset
 from archlab.ghn import GHNConfig, build_ghn
+from archlab.ghn._arch_stream import build_meta_batch
 from archlab.ghn._ddp import DistInfo
-from archlab.ghn._train import TrainConfig, build_meta_batch
+from archlab.ghn._train import TrainConfig
 from archlab.ghn._train_step import meta_step
 from archlab.space import train_stream
 

@@ -142,11 +142,30 @@ def test_killed_subprocess_resumes_to_identical_weights(tmp_path, sig):
     proc = _run_until_checkpoint_then(sig, tmp_path / "run")
     stopped_at = _step_of(tmp_path / "run" / "ghn.resume.pt")
     assert 2 <= stopped_at < 5, stopped_at
+    assert _left_running(tmp_path / "run") == [], "the graph-building worker outlived its trainer"
     if sig == signal.SIGTERM:  # graceful: checkpoint written, resumable exit code
         assert proc.returncode == 130, proc.stderr.read().decode()[-2000:]
     subprocess.run(_cli(tmp_path / "run", "--resume"), env=env, check=True, capture_output=True)
     _assert_same(_weights(tmp_path / "ref" / "ghn.resume.pt"),
                  _weights(tmp_path / "run" / "ghn.resume.pt"))
+
+
+def _left_running(folder: Path, wait_s: float = 10.0) -> list[int]:
+    """PIDs of processes whose command line names ``folder`` (Linux /proc), after up to ``wait_s``."""
+    if not Path("/proc/self/cmdline").exists():
+        return []
+    deadline = time.time() + wait_s
+    while True:
+        pids = []
+        for cmd in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if str(folder) in cmd.read_bytes().decode(errors="replace"):
+                    pids.append(int(cmd.parent.name))
+            except OSError:
+                pass
+        if not pids or time.time() > deadline:
+            return pids
+        time.sleep(0.2)
 
 
 DDP_SCRIPT = """

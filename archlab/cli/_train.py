@@ -39,7 +39,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--amp", choices=["auto", "on", "off"], default="auto",
                    help="mixed precision (auto: on for CUDA)")
-    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--num-workers", type=int, default=0, help="image loader worker processes (0)")
+    p.add_argument("--arch-workers", type=int, choices=[0, 1], default=1,
+                   help="1 (default): build the next steps' architecture graphs in a worker process "
+                        "while training; 0: build them in the training process")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.wd,
         grad_clip=args.grad_clip, amp={"auto": None, "on": True, "off": False}[args.amp],
         device=args.device, seed=args.seed, ckpt_every=args.ckpt_every, log_every=args.log_every,
-        resume=args.resume, num_workers=args.num_workers, ghn_overrides=overrides,
+        resume=args.resume, num_workers=args.num_workers, arch_workers=args.arch_workers, ghn_overrides=overrides,
         progress=not args.no_progress)
     try:
         result = train_ghn(cfg)

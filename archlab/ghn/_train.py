@@ -16,9 +16,7 @@ a resumed run ends with bit-identical weights to an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
-import random
 import signal
 import threading
 import time
@@ -38,6 +36,7 @@ from archlab.engine._common import (
     set_rng_state,
 )
 from archlab.ghn import _ddp
+from archlab.ghn._arch_stream import ArchSteps, build_networks, meta_batches
 from archlab.ghn._train_step import meta_step
 
 log = logging.getLogger("archlab.train")
@@ -76,6 +75,7 @@ class TrainConfig:
     augment: bool | None = None
     n_per_class: int | None = None
     num_workers: int = 0
+    arch_workers: int = 1  # 1: build the next steps' graphs in a worker process; 0: in this one
     ghn_overrides: dict[str, Any] = field(default_factory=dict)
     explode_floor: float = 100.0
     explode_factor: float = 10.0
@@ -193,8 +193,6 @@ def train_ghn(config: TrainConfig) -> TrainResult:
     """Train (or resume training) a GHN; save it with :func:`archlab.ghn.save_ghn` to ``config.out``."""
     from archlab.data import dataset_info, load_dataset
     from archlab.ghn import build_ghn, save_ghn
-    from archlab.space import train_stream
-
     cfg = config
     budget = cfg.budget()
     info = _ddp.setup(cfg.device)
@@ -214,7 +212,6 @@ def train_ghn(config: TrainConfig) -> TrainResult:
         ghn = build_ghn(ghn_config_for(cfg, dinfo.num_classes, dinfo.image_size)).to(device)
         optimizer = torch.optim.Adam(ghn.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scaler = torch.amp.GradScaler("cuda", enabled=amp)
-        width_rng = random.Random(cfg.seed)
         state = _State()
         if cfg.resume and cfg.state_path.exists():
             ck = torch.load(cfg.state_path, map_location=device, weights_only=False)
@@ -223,7 +220,6 @@ def train_ghn(config: TrainConfig) -> TrainResult:
             optimizer.load_state_dict(ck["optimizer"])
             scaler.load_state_dict(ck["scaler"])
             state = _State(**ck["state"])
-            width_rng.setstate(ck["width_rng"])
             set_rng_state(ck["rng"])
             if info.is_main:
                 log.info("resumed from %s at step %d", cfg.state_path, state.step)
@@ -231,7 +227,10 @@ def train_ghn(config: TrainConfig) -> TrainResult:
             log.info("no checkpoint at %s; starting from scratch", cfg.state_path)
 
         model = _ddp.wrap(ghn, info)
-        stream = itertools.islice(train_stream(seed=cfg.seed), state.stream_pos, None)
+        arch_steps = meta_batches(ArchSteps(
+            seed=cfg.seed, start=state.stream_pos, meta_batch=cfg.meta_batch, widths=tuple(cfg.widths),
+            num_classes=dinfo.num_classes, image_size=dinfo.image_size, fc_dim=cfg.fc_dim,
+            rank=info.rank, world=info.world), cfg.arch_workers)
         clock = Stopwatch(state.elapsed_s)
         csv_log = CSVLog(cfg.metrics_path, METRIC_FIELDS, rewind_to=state.step) if info.is_main else None
         total = budget.total_steps(batches_per_epoch)
@@ -244,8 +243,7 @@ def train_ghn(config: TrainConfig) -> TrainResult:
                 atomic_save({
                     "config": dataclasses.asdict(cfg), "ghn": ghn.state_dict(),
                     "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                    "state": dataclasses.asdict(state), "width_rng": width_rng.getstate(),
-                    "rng": rng_state(),
+                    "state": dataclasses.asdict(state), "rng": rng_state(),
                 }, cfg.state_path)
 
         def done() -> bool:
@@ -262,12 +260,11 @@ def train_ghn(config: TrainConfig) -> TrainResult:
                     ds, batch_sampler=batches[state.batch_in_epoch :], num_workers=cfg.num_workers,
                     generator=loader_gen, pin_memory=device.type == "cuda")
                 for images, targets in loader:
-                    genos = [next(stream) for _ in range(cfg.meta_batch)]
-                    widths = [width_rng.choice(cfg.widths) for _ in genos]
-                    state.stream_pos += len(genos)
-                    mine = list(zip(genos, widths, strict=True))[info.rank :: info.world]
-                    nets, graphs = build_meta_batch(mine, dinfo.num_classes, dinfo.image_size,
-                                                    cfg.fc_dim, device)
+                    mine = next(arch_steps)
+                    state.stream_pos += cfg.meta_batch
+                    nets = build_networks([(g, c) for g, c, _ in mine], dinfo.num_classes,
+                                          dinfo.image_size, cfg.fc_dim, device)
+                    graphs = [graph for _, _, graph in mine]
                     lr = _lr_at(cfg, budget.progress(state.step, clock.elapsed(), batches_per_epoch))
                     for group in optimizer.param_groups:
                         group["lr"] = lr
@@ -315,6 +312,8 @@ def train_ghn(config: TrainConfig) -> TrainResult:
                 break
             checkpoint()
         bar.close()
+        if hasattr(arch_steps, "close"):
+            arch_steps.close()
         if csv_log is not None:
             csv_log.close()
         finished = budget.progress(state.step, clock.elapsed(), batches_per_epoch) >= 1.0
@@ -333,18 +332,6 @@ def train_ghn(config: TrainConfig) -> TrainResult:
         return result
     finally:
         _ddp.teardown(info)
-
-
-def build_meta_batch(genos_widths, num_classes: int, image_size: int, fc_dim: int,
-                     device: torch.device) -> tuple[list[torch.nn.Module], list]:
-    """Networks (on ``device``) and their graphs for ``(genotype, width)`` pairs of one step."""
-    from archlab.graph import build_graph
-    from archlab.space import build_network, input_kind
-
-    kind = input_kind(image_size)
-    nets = [build_network(g, num_classes, input=kind, C=c, fc_dim=fc_dim, image_size=image_size).to(device)
-            for g, c in genos_widths]
-    return nets, [build_graph(n) for n in nets]
 
 
 def _row(state: _State, stats, lr: float, speed: float, elapsed: float, bpe: int) -> dict[str, Any]:

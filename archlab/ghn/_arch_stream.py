@@ -1,0 +1,122 @@
+"""The training stream of architectures: one meta-batch per step, graphs built ahead of time.
+
+Building a network's graph (meta-tensor tracing, ~70-150 ms for a DARTS network) is a large share
+of a short CPU training step. :func:`meta_batches` therefore builds the graphs of the next steps
+in a background worker process (a ``DataLoader`` worker over :class:`ArchSteps`) while the main
+process trains; only the small graphs cross the process boundary. The networks themselves are
+built in the main process from the same genotypes and widths, so the parameter RNG stream (and
+with it resumption) does not depend on the worker.
+
+Tracing is process-global state (the meta device's dispatch), so a thread would not do: graphs
+must be built in another process or in the main thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import random
+import signal
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class ArchSteps(torch.utils.data.IterableDataset):
+    """Endless ``[(genotype, width, graph), ...]`` per step: this rank's share of a meta-batch.
+
+    Genotypes come from :func:`archlab.space.train_stream` starting at position ``start``; every
+    genotype gets a width drawn from ``random.Random(seed)`` in stream order (also for other
+    ranks' shares), so the sequence only depends on ``seed``, never on where a run resumed.
+    """
+
+    seed: int
+    start: int
+    meta_batch: int
+    widths: tuple[int, ...]
+    num_classes: int
+    image_size: int
+    fc_dim: int
+    rank: int = 0
+    world: int = 1
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def __iter__(self) -> Iterator[list[tuple]]:
+        from archlab.graph import build_graph
+        from archlab.space import train_stream
+
+        width_rng = random.Random(self.seed)
+        for _ in range(self.start):
+            width_rng.choice(self.widths)
+        stream = itertools.islice(train_stream(seed=self.seed), self.start, None)
+        while True:
+            genos = [next(stream) for _ in range(self.meta_batch)]
+            pairs = [(g, width_rng.choice(self.widths)) for g in genos][self.rank :: self.world]
+            with torch.random.fork_rng(devices=[]):  # the caller's RNG stream stays untouched
+                nets = build_networks(pairs, self.num_classes, self.image_size, self.fc_dim)
+            yield [(g, c, build_graph(n)) for (g, c), n in zip(pairs, nets, strict=True)]
+
+
+def build_networks(genos_widths, num_classes: int, image_size: int, fc_dim: int,
+                   device: torch.device | str = "cpu") -> list[torch.nn.Module]:
+    """The training networks (on ``device``) for ``(genotype, width)`` pairs."""
+    from archlab.space import build_network, input_kind
+
+    kind = input_kind(image_size)
+    return [build_network(g, num_classes, input=kind, C=c, fc_dim=fc_dim, image_size=image_size).to(device)
+            for g, c in genos_widths]
+
+
+def build_meta_batch(genos_widths, num_classes: int, image_size: int, fc_dim: int,
+                     device: torch.device) -> tuple[list[torch.nn.Module], list]:
+    """Networks (on ``device``) and their graphs for ``(genotype, width)`` pairs of one step."""
+    from archlab.graph import build_graph
+
+    nets = build_networks(genos_widths, num_classes, image_size, fc_dim, device)
+    return nets, [build_graph(n) for n in nets]
+
+
+def meta_batches(steps: ArchSteps, workers: int) -> Iterator[list[tuple]]:
+    """Iterate ``steps``; with ``workers=1`` the graphs are built ahead in one worker process.
+
+    More workers would hand steps over out of order, so ``workers`` is 0 or 1. Close the returned
+    generator (or drop it) to stop the worker.
+    """
+    if workers not in (0, 1):
+        raise ValueError(f"arch_workers must be 0 (build graphs in the training process) or 1, got {workers}")
+    return _prefetched(steps) if workers else iter(steps)
+
+
+def _prefetched(steps: ArchSteps) -> Iterator[list[tuple]]:
+    # an own generator: the loader's worker seed must not be drawn from the global RNG stream
+    loader = torch.utils.data.DataLoader(
+        steps, batch_size=None, num_workers=1, collate_fn=_as_is, prefetch_factor=4,
+        generator=torch.Generator().manual_seed(steps.seed),
+        worker_init_fn=functools.partial(_die_with_parent, os.getpid()))
+    it = iter(loader)
+    try:
+        yield from it
+    finally:
+        del it  # the DataLoader iterator shuts its worker down when dropped
+
+
+def _die_with_parent(parent_pid: int, _worker_id: int) -> None:
+    """Linux: the worker is killed when the training process dies, even by SIGKILL (the
+    DataLoader's own watchdog can leave it hanging on its queue's feeder thread)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(0)
+
+
+def _as_is(item):
+    return item

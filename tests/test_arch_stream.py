@@ -1,0 +1,84 @@
+"""The training architecture stream (graphs built ahead in a worker process) and bit-reproducible
+GHN gradients on 2 CPU threads. Real DeepNets-1M genotypes, real graphs, real GHN-2."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from archlab.ghn import build_ghn
+from archlab.ghn._arch_stream import ArchSteps, build_meta_batch, meta_batches
+from archlab.ghn._config import GHNConfig
+from archlab.space import train_stream
+
+STEPS = dict(seed=3, meta_batch=2, widths=(8, 16), num_classes=10, image_size=16, fc_dim=16)
+
+
+def _summary(step: list[tuple]) -> list[tuple]:
+    """What identifies a step: genotypes, widths and the graphs' structure."""
+    return [(g, c, tuple(graph.node_type.tolist()), graph.edge_index.tolist(), dict(graph.param_shapes))
+            for g, c, graph in step]
+
+
+def _take(steps: ArchSteps, workers: int, n: int) -> list[list[tuple]]:
+    it = meta_batches(steps, workers)
+    try:
+        return [_summary(s) for s in itertools.islice(it, n)]
+    finally:
+        if hasattr(it, "close"):
+            it.close()
+
+
+def test_worker_process_yields_what_the_training_process_would_build():
+    rng_before = torch.get_rng_state()
+    local = _take(ArchSteps(start=5, **STEPS), 0, 3)
+    assert torch.equal(rng_before, torch.get_rng_state())  # building graphs draws no caller RNG
+    prefetched = _take(ArchSteps(start=5, **STEPS), 1, 3)
+    assert prefetched == local
+    genos = list(itertools.islice(train_stream(seed=3), 5, 11))
+    assert [g for step in local for g, *_ in step] == genos
+    assert {c for step in local for _, c, *_ in step} <= {8, 16}
+
+
+def test_resuming_at_a_stream_position_continues_the_same_sequence():
+    full = _take(ArchSteps(start=0, **STEPS), 0, 3)
+    resumed = _take(ArchSteps(start=4, **STEPS), 0, 1)  # after two steps of meta-batch 2
+    assert resumed == full[2:]
+
+
+def test_ranks_split_each_meta_batch():
+    whole = _take(ArchSteps(start=0, **{**STEPS, "meta_batch": 4}), 0, 2)
+    shares = [_take(ArchSteps(start=0, **{**STEPS, "meta_batch": 4}, rank=r, world=2), 0, 2) for r in (0, 1)]
+    for i, step in enumerate(whole):
+        assert step[0::2] == shares[0][i] and step[1::2] == shares[1][i]
+
+
+def test_more_than_one_arch_worker_is_refused():
+    with pytest.raises(ValueError, match="arch_workers must be 0"):
+        meta_batches(ArchSteps(start=0, **STEPS), 2)
+
+
+def test_ghn2_gradients_are_bit_identical_on_two_threads():
+    """Message sources repeat within a level; gathering them by advanced indexing accumulated its
+    gradient in a thread-dependent order on CPU, so two identical backward passes differed."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(0)
+        ghn = build_ghn(GHNConfig.preset("ghn2", num_classes=10, image_size=16))
+        genos = list(itertools.islice(train_stream(seed=0), 2))
+        _, graphs = build_meta_batch([(g, 32) for g in genos], 10, 16, 256, torch.device("cpu"))
+
+        def grads() -> dict[str, torch.Tensor]:
+            ghn.zero_grad()
+            loss = sum((w ** 2).sum() for pred in ghn(graphs) for w in pred.values())
+            loss.backward()
+            return {k: p.grad.clone() for k, p in ghn.named_parameters()}
+
+        a, b = grads(), grads()
+    finally:
+        torch.set_num_threads(prev)
+    differ = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not differ, f"gradients differ between identical passes: {differ}"
