@@ -1,9 +1,10 @@
 """GHN training throughput: architectures per second of full meta-batch updates.
 
 Each timed step does what ``archlab train`` does per step: sample ``--meta-batch`` DeepNets-1M
-training architectures (widths 16/24/32), build the networks and their graphs, predict all
+training architectures (widths 16/24/32 unless ``--widths``), build the networks and their graphs, predict all
 parameters, run every network on one real image batch, back-propagate and update the GHN. The
-baseline is the same loop in fp32 (AMP off), timed in the same process, alternating windows.
+baseline is the same loop in fp32 (AMP off) with graphs built in the training process, timed in
+the same process, alternating windows; ``+w`` settings build the graphs ahead in a worker process.
 Prints medians over ``--runs`` windows of ``--steps`` steps.
 
     python benchmarks/bench_train.py                                    # digits, CPU: fp32 only
@@ -13,8 +14,6 @@ Prints medians over ``--runs`` windows of ``--steps`` steps.
 from __future__ import annotations
 
 import argparse
-import itertools
-import random
 import statistics
 import time
 
@@ -22,13 +21,12 @@ import torch
 
 from archlab.data import dataset_info, load_dataset
 from archlab.ghn import GHNConfig, build_ghn
-from archlab.ghn._arch_stream import build_meta_batch
+from archlab.ghn._arch_stream import ArchSteps, build_networks, meta_batches
 from archlab.ghn._ddp import DistInfo
 from archlab.ghn._train import TrainConfig
 from archlab.ghn._train_step import meta_step
-from archlab.space import train_stream
 
-WIDTHS, FC_DIM = TrainConfig.widths, TrainConfig.fc_dim  # what `archlab train` uses by default
+FC_DIM = TrainConfig.fc_dim  # what `archlab train` uses by default
 
 
 def _sync(device: torch.device) -> None:
@@ -36,27 +34,37 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _make_runner(args, device: torch.device, amp: bool, images, targets, num_classes: int, size: int):
-    """A function that runs ``args.steps`` meta-steps and returns (seconds, build seconds)."""
+def _make_runner(args, device: torch.device, amp: bool, workers: int, images, targets,
+                 num_classes: int, size: int):
+    """A function that runs ``args.steps`` meta-steps and returns (seconds, build seconds).
+
+    Graphs come from :func:`meta_batches` with ``workers`` (0: built in this process, 1: in a
+    worker process started afresh for every window, so no window inherits prefetched steps).
+    """
     torch.manual_seed(0)
     ghn = build_ghn(GHNConfig.preset(args.ghn, num_classes=num_classes, image_size=size)).to(device)
     opt = torch.optim.Adam(ghn.parameters(), lr=1e-3, weight_decay=1e-5)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    stream = train_stream(seed=0)
-    rng = random.Random(0)
     info = DistInfo(device=device)
+    pos = 0
 
     def run() -> tuple[float, float]:
+        nonlocal pos
         _sync(device)
         t0 = time.perf_counter()
         build = 0.0
+        steps = meta_batches(ArchSteps(seed=0, start=pos, meta_batch=args.meta_batch, widths=tuple(args.widths),
+                                       num_classes=num_classes, image_size=size, fc_dim=FC_DIM), workers)
         for _ in range(args.steps):
             b0 = time.perf_counter()
-            batch = [(g, rng.choice(WIDTHS)) for g in itertools.islice(stream, args.meta_batch)]
-            nets, graphs = build_meta_batch(batch, num_classes, size, FC_DIM, device)
+            mine = next(steps)
+            nets = build_networks([(g, c) for g, c, _ in mine], num_classes, size, FC_DIM, device)
             build += time.perf_counter() - b0
-            meta_step(ghn, opt, scaler, nets, graphs, images, targets, info=info, grad_clip=5.0,
-                      running_loss=None)
+            meta_step(ghn, opt, scaler, nets, [graph for *_, graph in mine], images, targets, info=info,
+                      grad_clip=5.0, running_loss=None)
+        if hasattr(steps, "close"):
+            steps.close()
+        pos += args.steps * args.meta_batch
         _sync(device)
         return time.perf_counter() - t0, build
 
@@ -71,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--meta-batch", type=int, default=8)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--widths", type=int, nargs="+", default=list(TrainConfig.widths),
+                    help="channel widths sampled per architecture (default: archlab train's)")
     ap.add_argument("--steps", type=int, default=10, help="meta-steps per timed window")
     ap.add_argument("--runs", type=int, default=5, help="timed windows per setting")
     args = ap.parse_args(argv)
@@ -81,9 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     images, targets = next(iter(loader))
     images, targets = images.to(device), targets.to(device)
 
-    settings = {"fp32": False} if device.type == "cpu" else {"fp32": False, "amp": True}
-    runners = {k: _make_runner(args, device, amp, images, targets, info.num_classes, info.image_size)
-               for k, amp in settings.items()}
+    settings = {"fp32": (False, 0), "fp32+w": (False, 1)}
+    if device.type == "cuda":
+        settings |= {"amp": (True, 0), "amp+w": (True, 1)}
+    runners = {k: _make_runner(args, device, amp, workers, images, targets, info.num_classes,
+                               info.image_size) for k, (amp, workers) in settings.items()}
     for run in runners.values():
         run()  # warm-up window (cuDNN autotuning, allocator)
     times: dict[str, list[tuple[float, float]]] = {k: [] for k in runners}
@@ -104,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         build = statistics.median(b for _, b in ts) / args.steps
         print(f"{k:<8}{archs / med:>10.2f}{med / args.steps:>9.3f}{build:>14.3f}{base / med:>9.2f}x")
     print("archs/s = architectures per second of full training steps (build networks + graphs, "
-          "predict, forward/backward, update); build = networks + graphs only")
+          "predict, forward/backward, update); build = building the networks plus waiting for the "
+          "graphs; +w = graphs built ahead in a worker process (`archlab train --arch-workers 1`)")
     return 0
 
 

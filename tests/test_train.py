@@ -107,7 +107,8 @@ def test_train_then_stop_and_resume_bit_exact(tmp_path):
 def _cli(tmp: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "archlab", "train", "--ghn", "ghn2", "--hid", "8",
             "--meta-batch", "2", "--batch-size", "8", "--widths", "8", "--steps", "5",
-            "--device", "cpu", "--no-progress", "--log-every", "1", "--out", str(tmp / "ghn.pt"),
+            "--device", "cpu", "--no-progress", "--log-every", "1", "--arch-workers", "1",
+            "--out", str(tmp / "ghn.pt"),
             *extra]
 
 

@@ -75,7 +75,7 @@ class TrainConfig:
     augment: bool | None = None
     n_per_class: int | None = None
     num_workers: int = 0
-    arch_workers: int = 1  # 1: build the next steps' graphs in a worker process; 0: in this one
+    arch_workers: int = 0  # 1: build the next steps' graphs in a worker process (needs a spare core)
     ghn_overrides: dict[str, Any] = field(default_factory=dict)
     explode_floor: float = 100.0
     explode_factor: float = 10.0
