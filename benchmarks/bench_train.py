@@ -21,7 +21,7 @@ import torch
 
 from archlab.data import dataset_info, load_dataset
 from archlab.ghn import GHNConfig, build_ghn
-from archlab.ghn._arch_stream import ArchSteps, build_networks, meta_batches
+from archlab.ghn._arch_stream import ArchSteps, meta_batches, networks_of
 from archlab.ghn._ddp import DistInfo
 from archlab.ghn._train import TrainConfig
 from archlab.ghn._train_step import meta_step
@@ -58,7 +58,7 @@ def _make_runner(args, device: torch.device, amp: bool, workers: int, images, ta
         for _ in range(args.steps):
             b0 = time.perf_counter()
             mine = next(steps)
-            nets = build_networks([(g, c) for g, c, _ in mine], num_classes, size, FC_DIM, device)
+            nets = networks_of(mine, num_classes, size, FC_DIM, device)
             build += time.perf_counter() - b0
             meta_step(ghn, opt, scaler, nets, [graph for *_, graph in mine], images, targets, info=info,
                       grad_clip=5.0, running_loss=None)

@@ -9,34 +9,39 @@ import pytest
 import torch
 
 from archlab.ghn import build_ghn
-from archlab.ghn._arch_stream import ArchSteps, build_meta_batch, meta_batches
+from archlab.ghn._arch_stream import ArchSteps, build_meta_batch, meta_batches, networks_of
 from archlab.ghn._config import GHNConfig
 from archlab.space import train_stream
 
 STEPS = dict(seed=3, meta_batch=2, widths=(8, 16), num_classes=10, image_size=16, fc_dim=16)
 
 
-def _summary(step: list[tuple]) -> list[tuple]:
-    """What identifies a step: genotypes, widths and the graphs' structure."""
-    return [(g, c, tuple(graph.node_type.tolist()), graph.edge_index.tolist(), dict(graph.param_shapes))
-            for g, c, graph in step]
+def _summary(step: list[tuple], params: bool) -> list[tuple]:
+    """What identifies a step: genotypes, widths, the graphs' structure and (``params``) the
+    networks' initial parameters, which depend on the caller's RNG state."""
+    nets = networks_of(step, STEPS["num_classes"], STEPS["image_size"], STEPS["fc_dim"], "cpu")
+    return [(g, c, [(k, v.tolist() if params else v.shape) for k, v in net.state_dict().items()],
+             tuple(graph.node_type.tolist()), graph.edge_index.tolist(), dict(graph.param_shapes))
+            for (g, c, _, graph), net in zip(step, nets, strict=True)]
 
 
-def _take(steps: ArchSteps, workers: int, n: int) -> list[list[tuple]]:
+def _take(steps: ArchSteps, workers: int, n: int, params: bool = False) -> list[list[tuple]]:
     it = meta_batches(steps, workers)
     try:
-        return [_summary(s) for s in itertools.islice(it, n)]
+        return [_summary(s, params) for s in itertools.islice(it, n)]
     finally:
         if hasattr(it, "close"):
             it.close()
 
 
 def test_worker_process_yields_what_the_training_process_would_build():
-    rng_before = torch.get_rng_state()
-    local = _take(ArchSteps(start=5, **STEPS), 0, 3)
-    assert torch.equal(rng_before, torch.get_rng_state())  # building graphs draws no caller RNG
-    prefetched = _take(ArchSteps(start=5, **STEPS), 1, 3)
-    assert prefetched == local
+    torch.manual_seed(7)
+    local = _take(ArchSteps(start=5, **STEPS), 0, 3, params=True)
+    after_local = torch.get_rng_state()
+    torch.manual_seed(7)
+    prefetched = _take(ArchSteps(start=5, **STEPS), 1, 3, params=True)
+    assert prefetched == local  # same genotypes, widths, graphs and initial parameters
+    assert torch.equal(after_local, torch.get_rng_state())  # and the same RNG stream afterwards
     genos = list(itertools.islice(train_stream(seed=3), 5, 11))
     assert [g for step in local for g, *_ in step] == genos
     assert {c for step in local for _, c, *_ in step} <= {8, 16}

@@ -4,8 +4,9 @@ Building a network's graph (meta-tensor tracing, ~70-150 ms for a DARTS network)
 of a short CPU training step. :func:`meta_batches` therefore builds the graphs of the next steps
 in a background worker process (a ``DataLoader`` worker over :class:`ArchSteps`) while the main
 process trains; only the small graphs cross the process boundary. The networks themselves are
-built in the main process from the same genotypes and widths, so the parameter RNG stream (and
-with it resumption) does not depend on the worker.
+then built in the main process (:func:`networks_of`) from the same genotypes and widths, so the
+parameter RNG stream (and with it resumption) does not depend on the worker. Without a worker
+each network is built once, in the stream, with the caller's RNG at the same point.
 
 Tracing is process-global state (the meta device's dispatch), so a thread would not do: graphs
 must be built in another process or in the main thread.
@@ -27,7 +28,8 @@ import torch
 
 @dataclass
 class ArchSteps(torch.utils.data.IterableDataset):
-    """Endless ``[(genotype, width, graph), ...]`` per step: this rank's share of a meta-batch.
+    """Endless ``[(genotype, width, network, graph), ...]`` per step: this rank's share of a
+    meta-batch. In a worker process ``network`` is ``None`` (rebuilt by :func:`networks_of`).
 
     Genotypes come from :func:`archlab.space.train_stream` starting at position ``start``; every
     genotype gets a width drawn from ``random.Random(seed)`` in stream order (also for other
@@ -58,9 +60,18 @@ class ArchSteps(torch.utils.data.IterableDataset):
         while True:
             genos = [next(stream) for _ in range(self.meta_batch)]
             pairs = [(g, width_rng.choice(self.widths)) for g in genos][self.rank :: self.world]
-            with torch.random.fork_rng(devices=[]):  # the caller's RNG stream stays untouched
+            in_worker = torch.utils.data.get_worker_info() is not None
+            with torch.random.fork_rng(devices=[], enabled=in_worker):
                 nets = build_networks(pairs, self.num_classes, self.image_size, self.fc_dim)
-            yield [(g, c, build_graph(n)) for (g, c), n in zip(pairs, nets, strict=True)]
+            yield [(g, c, None if in_worker else n, build_graph(n))
+                   for (g, c), n in zip(pairs, nets, strict=True)]
+
+
+def networks_of(step: list[tuple], num_classes: int, image_size: int, fc_dim: int,
+                device: torch.device | str) -> list[torch.nn.Module]:
+    """The networks of one :class:`ArchSteps` step on ``device``, building those a worker left out."""
+    return [(net if net is not None else build_networks([(g, c)], num_classes, image_size, fc_dim)[0]).to(device)
+            for g, c, net, _ in step]
 
 
 def build_networks(genos_widths, num_classes: int, image_size: int, fc_dim: int,

@@ -36,7 +36,7 @@ from archlab.engine._common import (
     set_rng_state,
 )
 from archlab.ghn import _ddp
-from archlab.ghn._arch_stream import ArchSteps, build_networks, meta_batches
+from archlab.ghn._arch_stream import ArchSteps, meta_batches, networks_of
 from archlab.ghn._train_step import meta_step
 
 log = logging.getLogger("archlab.train")
@@ -262,9 +262,8 @@ def train_ghn(config: TrainConfig) -> TrainResult:
                 for images, targets in loader:
                     mine = next(arch_steps)
                     state.stream_pos += cfg.meta_batch
-                    nets = build_networks([(g, c) for g, c, _ in mine], dinfo.num_classes,
-                                          dinfo.image_size, cfg.fc_dim, device)
-                    graphs = [graph for _, _, graph in mine]
+                    nets = networks_of(mine, dinfo.num_classes, dinfo.image_size, cfg.fc_dim, device)
+                    graphs = [graph for *_, graph in mine]
                     lr = _lr_at(cfg, budget.progress(state.step, clock.elapsed(), batches_per_epoch))
                     for group in optimizer.param_groups:
                         group["lr"] = lr
