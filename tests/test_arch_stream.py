@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from archlab.ghn import build_ghn
-from archlab.ghn._arch_stream import ArchSteps, build_meta_batch, meta_batches, networks_of
+from archlab.ghn._arch_stream import ArchSteps, build_networks, meta_batches, networks_of
 from archlab.ghn._config import GHNConfig
+from archlab.graph import build_graph
 from archlab.space import train_stream
 
 STEPS = dict(seed=3, meta_batch=2, widths=(8, 16), num_classes=10, image_size=16, fc_dim=16)
@@ -74,7 +75,7 @@ def test_ghn2_gradients_are_bit_identical_on_two_threads():
         torch.manual_seed(0)
         ghn = build_ghn(GHNConfig.preset("ghn2", num_classes=10, image_size=16))
         genos = list(itertools.islice(train_stream(seed=0), 2))
-        _, graphs = build_meta_batch([(g, 32) for g in genos], 10, 16, 256, torch.device("cpu"))
+        graphs = [build_graph(n) for n in build_networks([(g, 32) for g in genos], 10, 16, 256)]
 
         def grads() -> dict[str, torch.Tensor]:
             ghn.zero_grad()

@@ -84,15 +84,6 @@ def build_networks(genos_widths, num_classes: int, image_size: int, fc_dim: int,
             for g, c in genos_widths]
 
 
-def build_meta_batch(genos_widths, num_classes: int, image_size: int, fc_dim: int,
-                     device: torch.device) -> tuple[list[torch.nn.Module], list]:
-    """Networks (on ``device``) and their graphs for ``(genotype, width)`` pairs of one step."""
-    from archlab.graph import build_graph
-
-    nets = build_networks(genos_widths, num_classes, image_size, fc_dim, device)
-    return nets, [build_graph(n) for n in nets]
-
-
 def meta_batches(steps: ArchSteps, workers: int) -> Iterator[list[tuple]]:
     """Iterate ``steps``; with ``workers=1`` the graphs are built ahead in one worker process.
 
