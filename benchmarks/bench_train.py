@@ -24,7 +24,7 @@ from archlab.ghn import GHNConfig, build_ghn
 from archlab.ghn._arch_stream import ArchSteps, meta_batches, networks_of
 from archlab.ghn._ddp import DistInfo
 from archlab.ghn._train import TrainConfig
-from archlab.ghn._train_step import meta_step
+from archlab.ghn._train_step import chance_floor, meta_step
 
 FC_DIM = TrainConfig.fc_dim  # what `archlab train` uses by default
 
@@ -61,7 +61,7 @@ def _make_runner(args, device: torch.device, amp: bool, workers: int, images, ta
             nets = networks_of(mine, num_classes, size, FC_DIM, device)
             build += time.perf_counter() - b0
             meta_step(ghn, opt, scaler, nets, [graph for *_, graph in mine], images, targets, info=info,
-                      grad_clip=5.0, running_loss=None)
+                      grad_clip=5.0, running_loss=None, explode_floor=chance_floor(num_classes))
         if hasattr(steps, "close"):
             steps.close()
         pos += args.steps * args.meta_batch

@@ -17,6 +17,7 @@ import torch
 
 from archlab.engine._common import Budget, CSVLog
 from archlab.ghn._train import TrainConfig, _lr_at, train_ghn
+from archlab.ghn._train_step import chance_floor, explode_limit
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(ghn="ghn2", meta_batch=2, batch_size=8, widths=(8,), fc_dim=16,
@@ -60,6 +61,28 @@ def test_lr_schedule_follows_ppuda_milestones():
     assert _lr_at(cfg, 250 / 300) == pytest.approx(1e-5)
 
 
+def test_lr_warmup_ramps_linearly_then_follows_the_milestones():
+    cfg = TrainConfig(steps=100, lr_warmup=0.1, lr_milestones=(0.5,))
+    assert _lr_at(cfg, 0.0) == pytest.approx(1e-5)  # never exactly zero: the first step moves
+    assert _lr_at(cfg, 0.05) == pytest.approx(5e-4)
+    assert _lr_at(cfg, 0.1) == pytest.approx(1e-3)
+    assert _lr_at(cfg, 0.6) == pytest.approx(1e-4)
+    assert _lr_at(TrainConfig(steps=100), 0.0) == pytest.approx(1e-3)  # off by default
+
+
+def test_explosion_limit_is_tied_to_the_chance_loss():
+    floor = chance_floor(10)
+    assert floor == pytest.approx(3 * math.log(10))
+    # digits, running loss at chance: the old max(100, 10x running) trained on losses of 37.8
+    # (seed 1, step 167); the chance-based limit drops them and keeps an ordinary 3.0 bump
+    assert explode_limit(None, floor, 3.0) == pytest.approx(floor)
+    assert 3.0 < explode_limit(2.3, floor, 3.0) < 15.0  # and a 15.0 one (seed 2, step 81)
+    assert explode_limit(0.05, floor, 3.0) == pytest.approx(floor)  # late in training: the floor
+    assert explode_limit(float("nan"), floor, 3.0) == pytest.approx(floor)
+    assert explode_limit(8.0, floor, 3.0) == pytest.approx(24.0)
+    assert chance_floor(1000) > chance_floor(10)
+
+
 def test_csv_log_rewinds_to_checkpoint_step(tmp_path):
     log = CSVLog(tmp_path / "m.csv", ["step", "loss"])
     for s in range(1, 6):
@@ -76,6 +99,14 @@ def test_exploding_losses_are_skipped_and_counted(tmp_path):
     res = train_ghn(_tiny(tmp_path, steps=2, explode_floor=1e-6, explode_factor=0.0))
     assert res.skipped["explode"] == 4 and res.skipped["update"] == 2
     assert math.isnan(res.loss_avg)  # no accepted loss: the average is not polluted
+
+
+def test_explosion_guard_cannot_lock_training_out(tmp_path):
+    # a floor below every real loss: the first step's losses are dropped, but they enter the
+    # running average, the limit rises to 3x it, and every later step trains
+    res = train_ghn(_tiny(tmp_path, steps=4, explode_floor=0.1))
+    assert res.skipped["explode"] == 2 and res.skipped.get("update", 0) == 1
+    assert res.loss_avg > 0.1
 
 
 def test_train_then_stop_and_resume_bit_exact(tmp_path):

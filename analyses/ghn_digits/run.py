@@ -1,7 +1,7 @@
 """GHN-2 vs MLP-GHN vs random init on the embedded digits data (the issue's quality target).
 
     python analyses/ghn_digits/run.py [--minutes 10] [--archs 100] [--meta-batch 8] [--out DIR]
-        [--lr-milestones 0.667 0.833] [--widths 16 24 32]
+        [--lr-milestones 0.667 0.833] [--lr-warmup 0.1] [--widths 16 24 32]
 
 Trains a GHN-2 and an MLP-GHN for the same wall-clock budget on digits with DeepNets-1M training
 architectures, then evaluates the first ``--archs`` held-out DeepNets-1M TEST architectures with
@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--lr-milestones", type=float, nargs="+", default=list(TrainConfig.lr_milestones),
                     help="fractions of the budget where the learning rate drops 10x "
                          "(default: GHN-2's 2/3 and 5/6)")
+    ap.add_argument("--lr-warmup", type=float, default=TrainConfig.lr_warmup,
+                    help="fraction of the budget over which the learning rate ramps up (default 0)")
     ap.add_argument("--widths", type=int, nargs="+", default=list(TrainConfig.widths),
                     help="channel widths sampled per training architecture (default 16 24 32)")
     args = ap.parse_args()
@@ -41,7 +43,7 @@ def main() -> None:
         ckpt[kind] = out / f"{kind}.pt"
         r = train_ghn(TrainConfig(ghn=kind, dataset="digits", minutes=args.minutes, out=str(ckpt[kind]),
                                   meta_batch=args.meta_batch, device=args.device, seed=args.seed,
-                                  lr_milestones=tuple(args.lr_milestones), widths=tuple(args.widths),
+                                  lr_milestones=tuple(args.lr_milestones), lr_warmup=args.lr_warmup, widths=tuple(args.widths),
                                   resume=True))
         print(f"{kind}: {r.steps} steps, {r.archs_seen} architectures in {r.elapsed_s / 60:.1f} min, "
               f"mean loss {r.loss_avg:.3f}, skipped {r.skipped}")
@@ -57,7 +59,8 @@ def main() -> None:
     (out / "summary.md").write_text(
         f"Digits test top-1/top-5 (%) of {args.archs} held-out DeepNets-1M TEST architectures "
         f"(C=32), GHNs trained {args.minutes:g} min each on this machine "
-        f"(meta-batch {args.meta_batch}, image batch 64, widths {'/'.join(map(str, args.widths))}, learning rate 1e-3 dropping 10x at "
+        f"(meta-batch {args.meta_batch}, image batch 64, widths {'/'.join(map(str, args.widths))}, learning rate 1e-3"
+        f"{f' after a linear warm-up over {args.lr_warmup:g} of the budget' if args.lr_warmup else ''}, dropping 10x at "
         f"{', '.join(f'{m:g}' for m in args.lr_milestones)} of the budget).\n\n```\n{table}\n```\n\n{notes}\n")
     plot_methods(summary, out / "accuracy.png", chance=10.0,
                  title=f"{args.archs} unseen DeepNets-1M architectures on digits "

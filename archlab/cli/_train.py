@@ -30,6 +30,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-milestones", default=None,
                    help="fractions of the budget where the learning rate drops 10x, comma-separated "
                         "(default 0.667,0.833: GHN-2's epochs 200 and 250 of 300)")
+    p.add_argument("--lr-warmup", type=float, default=0.0,
+                   help="fraction of the budget over which the learning rate ramps up linearly "
+                        "from 1%% (default 0: none)")
     p.add_argument("--wd", type=float, default=1e-5, help="weight decay (default 1e-5)")
     p.add_argument("--grad-clip", type=float, default=5.0)
     p.add_argument("--hid", type=int, default=None, help="override the preset's hidden size")
@@ -73,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise UsageError(f"--widths must be comma-separated integers; got {args.widths!r}") from None
     milestones = _fractions(args.lr_milestones) if args.lr_milestones else TrainConfig.lr_milestones
+    if not 0 <= args.lr_warmup < 1:
+        raise UsageError(f"--lr-warmup must be a fraction in [0, 1); got {args.lr_warmup}")
     overrides = {k: v for k, v in (("hid", args.hid), ("layers", args.layers)) if v is not None}
     minutes = args.minutes
     if minutes is None and args.steps is None and args.epochs is None:
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         ghn=args.ghn, dataset=args.dataset, data_dir=args.data_dir, out=args.out, download=args.download,
         epochs=args.epochs, steps=args.steps, minutes=minutes, meta_batch=args.meta_batch,
-        batch_size=args.batch_size, widths=widths, lr=args.lr, lr_milestones=milestones,
+        batch_size=args.batch_size, widths=widths, lr=args.lr, lr_milestones=milestones, lr_warmup=args.lr_warmup,
         weight_decay=args.wd,
         grad_clip=args.grad_clip, amp={"auto": None, "on": True, "off": False}[args.amp],
         device=args.device, seed=args.seed, ckpt_every=args.ckpt_every, log_every=args.log_every,

@@ -37,7 +37,7 @@ from archlab.engine._common import (
 )
 from archlab.ghn import _ddp
 from archlab.ghn._arch_stream import ArchSteps, meta_batches, networks_of
-from archlab.ghn._train_step import meta_step
+from archlab.ghn._train_step import chance_floor, meta_step
 
 log = logging.getLogger("archlab.train")
 
@@ -66,6 +66,7 @@ class TrainConfig:
     grad_clip: float = 5.0
     lr_milestones: tuple[float, ...] = (2 / 3, 5 / 6)
     lr_gamma: float = 0.1
+    lr_warmup: float = 0.0  # fraction of the budget over which the learning rate ramps up linearly
     amp: bool | None = None  # None: on for CUDA
     device: str = "auto"
     seed: int = 0
@@ -77,8 +78,8 @@ class TrainConfig:
     num_workers: int = 0
     arch_workers: int = 0  # 1: build the next steps' graphs in a worker process (needs a spare core)
     ghn_overrides: dict[str, Any] = field(default_factory=dict)
-    explode_floor: float = 100.0
-    explode_factor: float = 10.0
+    explode_floor: float | None = None  # None: 3 x ln(num_classes), see _train_step.chance_floor
+    explode_factor: float = 3.0  # drop an architecture's loss above max(floor, 3 x running average)
     progress: bool = True
     stop_after: int | None = None  # end this run (checkpointed, resumable) after this many steps
 
@@ -96,8 +97,10 @@ class TrainConfig:
 
 
 #: TrainConfig fields for minute-scale CPU budgets (the demo; analyses/ghn_digits): more, cheaper
-#: steps (meta-batch 2), only the evaluation width, and one late learning-rate drop.
-SHORT_CPU_BUDGET: dict[str, Any] = {"meta_batch": 2, "widths": (32,), "lr_milestones": (0.85,)}
+#: steps (meta-batch 2), only the evaluation width, a warm-up over the first 10% (gradient norms
+#: of 10-300 in the first 30 steps) and one late learning-rate drop.
+SHORT_CPU_BUDGET: dict[str, Any] = {"meta_batch": 2, "widths": (32,), "lr_milestones": (0.85,),
+                                    "lr_warmup": 0.1}
 
 
 @dataclass
@@ -134,6 +137,8 @@ class _State:
     n_loss: int = 0
     archs_seen: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    guard_sum: float = 0.0  # finite per-architecture losses, dropped ones included
+    guard_n: int = 0
 
 
 def ghn_config_for(cfg: TrainConfig, num_classes: int, image_size: int):
@@ -145,7 +150,11 @@ def ghn_config_for(cfg: TrainConfig, num_classes: int, image_size: int):
 
 
 def _lr_at(cfg: TrainConfig, progress: float) -> float:
-    return cfg.lr * cfg.lr_gamma ** sum(progress >= m for m in cfg.lr_milestones)
+    """Step decay at ``lr_milestones`` after a linear warm-up over ``lr_warmup`` of the budget."""
+    lr = cfg.lr * cfg.lr_gamma ** sum(progress >= m for m in cfg.lr_milestones)
+    if cfg.lr_warmup > 0 and progress < cfg.lr_warmup:
+        lr *= max(progress / cfg.lr_warmup, 0.01)
+    return lr
 
 
 def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -231,6 +240,7 @@ def train_ghn(config: TrainConfig) -> TrainResult:
             seed=cfg.seed, start=state.stream_pos, meta_batch=cfg.meta_batch, widths=tuple(cfg.widths),
             num_classes=dinfo.num_classes, image_size=dinfo.image_size, fc_dim=cfg.fc_dim,
             rank=info.rank, world=info.world), cfg.arch_workers)
+        floor = cfg.explode_floor if cfg.explode_floor is not None else chance_floor(dinfo.num_classes)
         clock = Stopwatch(state.elapsed_s)
         csv_log = CSVLog(cfg.metrics_path, METRIC_FIELDS, rewind_to=state.step) if info.is_main else None
         total = budget.total_steps(batches_per_epoch)
@@ -271,12 +281,14 @@ def train_ghn(config: TrainConfig) -> TrainResult:
                         model, optimizer, scaler, nets, graphs,
                         images.to(device, non_blocking=True), targets.to(device, non_blocking=True),
                         info=info, grad_clip=cfg.grad_clip,
-                        running_loss=state.loss_sum / state.n_loss if state.n_loss else None,
-                        explode_floor=cfg.explode_floor, explode_factor=cfg.explode_factor)
+                        running_loss=state.guard_sum / state.guard_n if state.guard_n else None,
+                        explode_floor=floor, explode_factor=cfg.explode_factor)
                     state.step += 1
                     state.batch_in_epoch += 1
                     steps_this_run += 1
                     state.archs_seen += cfg.meta_batch
+                    state.guard_sum += stats.finite_sum
+                    state.guard_n += stats.n_finite
                     for k, v in stats.skipped.items():
                         state.skipped[k] = state.skipped.get(k, 0) + v
                     if not stats.stepped:

@@ -4,8 +4,11 @@ shared image batch, average the losses and take one optimiser step.
 Robustness rules (the reference implementation's running loss reached ~1e24):
 
 * an architecture whose forward pass runs out of memory is dropped from the meta-batch;
-* an architecture whose loss is NaN/inf, or "explodes" (above ``max(explode_floor,
-  explode_factor * running average)``), is dropped and counted;
+* an architecture whose loss is NaN/inf, or "explodes" (above :func:`explode_limit`: ``max(floor,
+  factor * running average)``, the floor by default 3x the chance loss ``ln(num_classes)``), is
+  dropped and counted (on digits, single architectures reached losses of 15-95 early in training,
+  6-40x chance). The running average includes dropped losses, so a run whose losses all start
+  above the floor is not locked out: the limit rises to meet them;
 * if no architecture is left, or the gradient norm is not finite, the update is skipped.
 
 Under ``DistributedDataParallel`` every rank always runs a backward pass (a zero-weighted sum of
@@ -35,10 +38,24 @@ class StepStats:
     skipped: dict[str, int] = field(default_factory=lambda: {"nan": 0, "explode": 0, "oom": 0})
     stepped: bool = False
     grad_norm: float = float("nan")
+    finite_sum: float = 0.0  # every finite per-architecture loss, kept or dropped (the guard's average)
+    n_finite: int = 0
 
     @property
     def loss(self) -> float:
         return self.loss_sum / self.n_ok if self.n_ok else float("nan")
+
+
+def chance_floor(num_classes: int, multiple: float = 3.0) -> float:
+    """Default explosion floor: ``multiple`` x the loss of a uniform guess, ``ln(num_classes)``."""
+    return multiple * math.log(max(num_classes, 2))
+
+
+def explode_limit(running_loss: float | None, floor: float, factor: float) -> float:
+    """The loss above which an architecture is dropped: ``max(floor, factor * running_loss)``."""
+    if running_loss is not None and math.isfinite(running_loss):
+        return max(floor, factor * running_loss)
+    return floor
 
 
 def meta_step(
@@ -53,8 +70,8 @@ def meta_step(
     info: DistInfo,
     grad_clip: float,
     running_loss: float | None,
-    explode_floor: float = 100.0,
-    explode_factor: float = 10.0,
+    explode_floor: float,
+    explode_factor: float = 3.0,
 ) -> StepStats:
     """Update ``ghn`` (possibly DDP-wrapped) on ``models`` (this rank's share) and one image batch."""
     from archlab.ghn import functional_logits
@@ -63,9 +80,7 @@ def meta_step(
     amp = scaler.is_enabled()
     device_type = images.device.type
     optimizer.zero_grad(set_to_none=True)
-    limit = explode_floor
-    if running_loss is not None and math.isfinite(running_loss):
-        limit = max(explode_floor, explode_factor * running_loss)
+    limit = explode_limit(running_loss, explode_floor, explode_factor)
 
     losses: list[torch.Tensor] = []
     try:
@@ -93,6 +108,8 @@ def meta_step(
         if not math.isfinite(value):
             stats.skipped["nan"] += 1
             continue
+        stats.finite_sum += value
+        stats.n_finite += 1
         if value > limit:
             stats.skipped["explode"] += 1
             continue
