@@ -238,3 +238,11 @@ def test_cli_lr_milestones(tmp_path):
         out = subprocess.run(_cli(tmp_path / "bad", "--lr-milestones", bad), env=env, cwd=tmp_path,
                              capture_output=True, text=True)
         assert out.returncode == 2 and "--lr-milestones" in out.stderr, out.stderr[-500:]
+    warm = _cli(tmp_path / "warm", "--lr-warmup", "0.5")
+    warm[warm.index("--steps") + 1] = "4"
+    subprocess.run(warm, env=env, check=True, capture_output=True, cwd=tmp_path)
+    lrs = [float(r["lr"]) for r in _rows(tmp_path / "warm" / "ghn.metrics.csv")]
+    assert lrs == pytest.approx([1e-5, 5e-4, 1e-3, 1e-4])  # ramp, then the default milestones
+    out = subprocess.run(_cli(tmp_path / "bad", "--lr-warmup", "1.5"), env=env, cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--lr-warmup" in out.stderr, out.stderr[-500:]
