@@ -246,3 +246,17 @@ def test_cli_lr_milestones(tmp_path):
     out = subprocess.run(_cli(tmp_path / "bad", "--lr-warmup", "1.5"), env=env, cwd=tmp_path,
                          capture_output=True, text=True)
     assert out.returncode == 2 and "--lr-warmup" in out.stderr, out.stderr[-500:]
+
+
+def test_cli_no_augment_reaches_the_run_and_must_match_on_resume(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = _cli(tmp_path, "--no-augment")
+    cmd[cmd.index("--steps") + 1] = "2"
+    subprocess.run(cmd, env=env, check=True, capture_output=True, cwd=tmp_path)
+    saved = torch.load(tmp_path / "ghn.resume.pt", weights_only=False)["config"]
+    assert saved["augment"] is False
+    changed = [c for c in cmd if c != "--no-augment"] + ["--resume"]
+    out = subprocess.run(changed, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 2 and "augment=False" in out.stderr, out.stderr[-500:]
+    same = subprocess.run(cmd + ["--resume"], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert same.returncode == 0, same.stderr[-500:]

@@ -1,7 +1,7 @@
 """GHN-2 vs MLP-GHN vs random init on the embedded digits data (the issue's quality target).
 
     python analyses/ghn_digits/run.py [--minutes 10] [--archs 100] [--meta-batch 8] [--out DIR]
-        [--lr-milestones 0.667 0.833] [--lr-warmup 0.1] [--widths 16 24 32]
+        [--lr-milestones 0.667 0.833] [--lr-warmup 0.1] [--widths 16 24 32] [--no-augment]
 
 Trains a GHN-2 and an MLP-GHN for the same wall-clock budget on digits with DeepNets-1M training
 architectures, then evaluates the first ``--archs`` held-out DeepNets-1M TEST architectures with
@@ -35,6 +35,8 @@ def main() -> None:
                     help="fraction of the budget over which the learning rate ramps up (default 0)")
     ap.add_argument("--widths", type=int, nargs="+", default=list(TrainConfig.widths),
                     help="channel widths sampled per training architecture (default 16 24 32)")
+    ap.add_argument("--no-augment", dest="augment", action="store_false",
+                    help="train on the images as they are (default: random crops, pad 2)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -44,6 +46,7 @@ def main() -> None:
         r = train_ghn(TrainConfig(ghn=kind, dataset="digits", minutes=args.minutes, out=str(ckpt[kind]),
                                   meta_batch=args.meta_batch, device=args.device, seed=args.seed,
                                   lr_milestones=tuple(args.lr_milestones), lr_warmup=args.lr_warmup, widths=tuple(args.widths),
+                                  augment=args.augment,
                                   resume=True))
         print(f"{kind}: {r.steps} steps, {r.archs_seen} architectures in {r.elapsed_s / 60:.1f} min, "
               f"mean loss {r.loss_avg:.3f}, skipped {r.skipped}")

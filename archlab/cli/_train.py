@@ -33,6 +33,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-warmup", type=float, default=0.0,
                    help="fraction of the budget over which the learning rate ramps up linearly "
                         "from 1%% (default 0: none)")
+    p.add_argument("--no-augment", action="store_true",
+                   help="train on the images as they are (default: the dataset's training "
+                        "augmentation, e.g. random crops)")
     p.add_argument("--wd", type=float, default=1e-5, help="weight decay (default 1e-5)")
     p.add_argument("--grad-clip", type=float, default=5.0)
     p.add_argument("--hid", type=int, default=None, help="override the preset's hidden size")
@@ -89,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.wd,
         grad_clip=args.grad_clip, amp={"auto": None, "on": True, "off": False}[args.amp],
         device=args.device, seed=args.seed, ckpt_every=args.ckpt_every, log_every=args.log_every,
+        augment=False if args.no_augment else None,
         resume=args.resume, num_workers=args.num_workers, arch_workers=args.arch_workers, ghn_overrides=overrides,
         progress=not args.no_progress)
     try:

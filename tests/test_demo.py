@@ -1,0 +1,41 @@
+"""``archlab demo`` end to end (tiny budgets): the README's main command must keep working."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_demo_trains_evaluates_predicts_and_resumes(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = tmp_path / "demo"
+    cmd = [sys.executable, "-m", "archlab", "demo", "--minutes", "0.1", "--mlp-minutes", "0.05",
+           "--archs", "3", "--device", "cpu", "--out", str(out)]
+    first = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    for step in ("[1/4]", "[2/4]", "[3/4]", "[4/4]"):
+        assert step in first.stdout
+    df = pd.read_csv(out / "evaluation.csv")
+    assert sorted(df["method"].unique()) == ["ghn", "mlp-ghn", "random"]
+    assert df.groupby("method")["arch"].nunique().tolist() == [3, 3, 3]
+    assert df["top1"].between(0, 100).all()
+    for png in ("evaluation.png", "graph_resnet18.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "resnet18" in first.stdout and "parameters)" in first.stdout
+    # the demo trains with the short-CPU recipe (no augmentation), recorded in its resumable state
+    state = torch.load(out / "ghn2.resume.pt", weights_only=False)
+    assert state["config"]["augment"] is False and state["config"]["meta_batch"] == 2
+    steps = state["state"]["step"]
+    # re-running reuses the finished trainings instead of training again
+    again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert torch.load(out / "ghn2.resume.pt", weights_only=False)["state"]["step"] == steps
