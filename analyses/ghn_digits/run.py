@@ -35,7 +35,7 @@ def main() -> None:
                     help="fraction of the budget over which the learning rate ramps up (default 0)")
     ap.add_argument("--widths", type=int, nargs="+", default=list(TrainConfig.widths),
                     help="channel widths sampled per training architecture (default 16 24 32)")
-    ap.add_argument("--no-augment", dest="augment", action="store_false",
+    ap.add_argument("--no-augment", dest="augment", action="store_const", const=False, default=None,
                     help="train on the images as they are (default: random crops, pad 2)")
     args = ap.parse_args()
     out = Path(args.out)
