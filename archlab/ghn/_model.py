@@ -198,7 +198,13 @@ class GHN(nn.Module):
             idx = torch.tensor([int(ptr[b]) + p.node for b, p in items], device=x.device)
             xs = x.index_select(0, idx)
             if kind in ("conv", "pos", "cls_w"):
-                w = self.decoder(xs, *key) if kind != "cls_w" else self.decoder.classifier(xs, key[0])
+                shapes = [p.shape for _, p in items]
+                if kind == "conv":
+                    w = self.decoder(xs, *_channels_used(key[:2], shapes), *key[2:])
+                elif kind == "cls_w":
+                    w = self.decoder.classifier(xs, _channels_used((self.num_classes, *key), shapes)[1])
+                else:
+                    w = self.decoder(xs, *key)
                 if norm:
                     scale = torch.tensor([fan_in_scale(p.shape) for _, p in items], device=w.device)
                     w = w * scale.to(w.dtype).view(-1, *[1] * (w.dim() - 1))
@@ -265,6 +271,15 @@ class GHN(nn.Module):
     def extra_repr(self) -> str:
         n = sum(p.numel() for p in self.parameters())
         return f"kind={self.config.kind}, hid={self.config.hid}, params={n:,}"
+
+
+def _channels_used(key: tuple[int, int], shapes: list[tuple[int, ...]]) -> tuple[int, int]:
+    """Output/input channels of a shape class (``key``: its channel sizes) that its targets
+    (``shapes``) read: the class size,
+    or less where every target is smaller (the rest would be sliced off). Decoding only these
+    gives the same tensors, without computing (and back-propagating) unused rows; with the
+    GHN-2 classes a width-32 layer belongs to class 64, a quarter of whose rows it reads."""
+    return min(key[0], max(s[0] for s in shapes)), min(key[1], max(s[1] for s in shapes))
 
 
 def _as_graph_list(graphs) -> list:
