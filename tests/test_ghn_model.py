@@ -9,9 +9,10 @@ import torchvision
 from torch import nn
 
 from archlab.ghn import GHN, GHNConfig, build_ghn, functional_logits, use_batch_stats
-from archlab.ghn._gnn import GatedGNN, level_schedule, longest_path_levels
+from archlab.ghn._gnn import GatedGNN, longest_path_levels
 from archlab.ghn._plan import channel_class, tile_into, tile_to
 from archlab.ghn._transformer import EdgeBias
+from archlab.ghn._traversal import traversal
 from archlab.graph import ArchGraph, Node, build_graph
 
 KINDS = ["ghn2", "ghn3-t", "mlp"]
@@ -241,17 +242,21 @@ def _sequential_gnn(gnn: GatedGNN, x: torch.Tensor, edges: np.ndarray, n: int) -
     """GHN-2 reference: nodes one at a time, forward then backward (ppuda semantics)."""
     h = list(x.unbind(0))
     src, dst, dist = edges
-    for order in ("fw", "bw"):
-        nodes = range(n) if order == "fw" else reversed(range(n))
-        for v in nodes:
-            m = torch.zeros(x.shape[1])
-            into = np.nonzero(dst == v)[0] if order == "fw" else np.nonzero(src == v)[0]
-            for e in into:
-                u = src[e] if order == "fw" else dst[e]
-                if dist[e] == 1:
-                    m = m + gnn.mlp(h[u])
-                m = m + gnn.mlp_ve(h[u]) / float(dist[e])
-            h[v] = gnn.gru(m[None], h[v][None])[0]
+    for _ in range(gnn.steps):
+        for order in ("fw", "bw"):
+            nodes = range(n) if order == "fw" else reversed(range(n))
+            for v in nodes:
+                m = torch.zeros(x.shape[1])
+                into = np.nonzero(dst == v)[0] if order == "fw" else np.nonzero(src == v)[0]
+                for e in into:
+                    u = src[e] if order == "fw" else dst[e]
+                    if not gnn.ve:
+                        m = m + gnn.mlp(h[u])
+                        continue
+                    if dist[e] == 1:
+                        m = m + gnn.mlp(h[u])
+                    m = m + gnn.mlp_ve(h[u]) / float(dist[e])
+                h[v] = gnn.gru(m[None], h[v][None])[0]
     return torch.stack(h)
 
 
@@ -263,23 +268,36 @@ def _graph_from_edges(n: int, edges: list[tuple[int, int]]) -> ArchGraph:
                      outputs=[n - 1]).validate()
 
 
-def test_level_wise_gnn_equals_sequential_reference():
+@pytest.mark.parametrize("ve,steps", [(True, 1), (False, 1), (True, 2)])
+def test_level_wise_gnn_equals_sequential_reference(ve, steps):
+    """Two graphs packed in one batch (as in training): outputs and the gradients of the input
+    and of every GNN parameter match the node-by-node definition."""
     torch.manual_seed(0)
     g = _graph_from_edges(7, [(0, 1), (1, 2), (0, 3), (2, 4), (3, 4), (1, 5), (4, 6), (5, 6)])
-    ei, dist = g.virtual_edges(50)
-    edges = np.stack([ei[0], ei[1], dist])
-    gnn = GatedGNN(8, virtual_edges=True)
-    x = torch.randn(g.num_nodes, 8, requires_grad=True)
-    n = g.num_nodes
-    fw = level_schedule(longest_path_levels(g.edge_index, n), edges[0], edges[1], edges[2])
-    bw_level = longest_path_levels(np.ascontiguousarray((n - 1 - g.edge_index)[::-1]), n)[::-1].copy()
-    bw = level_schedule(bw_level, edges[1], edges[0], edges[2])
+    g2 = _graph_from_edges(5, [(0, 1), (0, 2), (1, 3), (2, 3), (3, 4), (0, 4)])
+    per_graph = []
+    for off, gr in ((0, g), (g.num_nodes, g2)):
+        ei, dist = gr.virtual_edges(50) if ve else (gr.edge_index, np.ones(gr.num_edges, dtype=np.int64))
+        per_graph.append(np.stack([ei[0] + off, ei[1] + off, dist]))
+    edges = np.concatenate(per_graph, axis=1)
+    n = g.num_nodes + g2.num_nodes
+    real = np.concatenate([g.edge_index, g2.edge_index + g.num_nodes], axis=1)
+    gnn = GatedGNN(8, virtual_edges=ve, steps=steps)
+    x = torch.randn(n, 8, requires_grad=True)
+    fw = traversal(longest_path_levels(real, n), edges[0], edges[1], edges[2], gnn.parts)
+    bw_level = longest_path_levels(np.ascontiguousarray((n - 1 - real)[::-1]), n)[::-1].copy()
+    bw = traversal(bw_level, edges[1], edges[0], edges[2], gnn.parts)
     fast = gnn(x, fw, bw)
     ref = _sequential_gnn(gnn, x, edges, n)
     assert torch.allclose(fast, ref, atol=1e-5)
-    gf, = torch.autograd.grad(fast.square().sum(), x)
-    gr, = torch.autograd.grad(ref.square().sum(), x)
-    assert torch.allclose(gf, gr, atol=1e-5)
+    weights = torch.randn_like(ref)  # a loss whose gradient differs per node and channel
+    inputs = [x, *gnn.parameters()]
+    grads_fast = torch.autograd.grad((fast * weights).sum(), inputs)
+    grads_ref = torch.autograd.grad((ref * weights).sum(), inputs)
+    names = ["x"] + [k for k, _ in gnn.named_parameters()]
+    for name, a, b in zip(names, grads_fast, grads_ref, strict=True):
+        assert torch.allclose(a, b, atol=1e-5), name
+        assert b.abs().sum() > 0, name  # every parameter takes part
 
 
 def test_edge_bias_table_equals_direct_computation():

@@ -8,19 +8,17 @@ The backward traversal does the same over successors in reverse order.
 
 Nodes are processed level by level (a node's level is the length of the longest path reaching
 it), all graphs of a batch together. Nodes of one level never feed each other, so this is
-exactly the sequential update, with a few tensor ops per level instead of per node.
+exactly the sequential update, with a few tensor ops per level instead of per node; each
+traversal is one autograd node with a hand-written backward pass (:mod:`._traversal`).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from dataclasses import dataclass
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from ._traversal import Traversal, few_threads, traverse
 
 
 def mlp(sizes: tuple[int, ...], last_act: bool) -> nn.Sequential:
@@ -51,66 +49,9 @@ def longest_path_levels(edge_index: np.ndarray, num_nodes: int) -> np.ndarray:
     return level
 
 
-@dataclass
-class LevelSchedule:
-    """Per-level index tensors for one traversal direction over a packed batch."""
-
-    nodes: list[torch.Tensor]  # nodes updated at each level
-    src: list[torch.Tensor]  # message sources of the edges entering that level
-    pos: list[torch.Tensor]  # position of each edge's target within ``nodes[level]``
-    weight: list[torch.Tensor]  # [E_l, 2, 1]: (1 if a real edge else 0, 1 / hop distance)
-
-    def to(self, device: torch.device) -> LevelSchedule:
-        mv = lambda ts: [t.to(device) for t in ts]  # noqa: E731
-        return LevelSchedule(mv(self.nodes), mv(self.src), mv(self.pos), mv(self.weight))
-
-
-def level_schedule(level: np.ndarray, src: np.ndarray, dst: np.ndarray, dist: np.ndarray) -> LevelSchedule:
-    """Group nodes by ``level`` and edges ``src -> dst`` by their target's level."""
-    n = len(level)
-    order = np.argsort(level, kind="stable")
-    counts = np.bincount(level, minlength=int(level.max()) + 1 if n else 0)
-    bounds = np.concatenate([[0], np.cumsum(counts)])
-    pos_in_level = np.empty(n, dtype=np.int64)
-    pos_in_level[order] = np.arange(n) - np.repeat(bounds[:-1], counts)
-    e_level = level[dst]
-    e_order = np.argsort(e_level, kind="stable")
-    e_counts = np.bincount(e_level, minlength=len(counts))
-    e_bounds = np.concatenate([[0], np.cumsum(e_counts)])
-    src, dst, dist = src[e_order], dst[e_order], dist[e_order]
-    out = LevelSchedule([], [], [], [])
-    t = torch.from_numpy
-    for lv in range(len(counts)):
-        a, b = e_bounds[lv], e_bounds[lv + 1]
-        d = dist[a:b]
-        out.nodes.append(t(np.ascontiguousarray(order[bounds[lv]:bounds[lv + 1]])))
-        out.src.append(t(np.ascontiguousarray(src[a:b])))
-        out.pos.append(t(pos_in_level[dst[a:b]]))
-        w = np.stack([(d == 1), 1.0 / np.maximum(d, 1)], axis=1).astype(np.float32)
-        out.weight.append(t(w).view(-1, 2, 1))
-    return out
-
-
-@contextlib.contextmanager
-def few_threads(device: torch.device, n: int = 1) -> Iterator[None]:
-    """Run many tiny CPU ops with ``n`` intra-op threads (restored afterwards).
-
-    Per-level ops act on a handful of rows; with several OpenMP threads their synchronisation
-    costs far more than the work (milliseconds per op on a busy machine).
-    """
-    prev = torch.get_num_threads()
-    if device.type != "cpu" or prev <= n:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev)
-
-
 class GatedGNN(nn.Module):
-    """GHN-2 message passing; ``forward(x [N, C], fw, bw) -> [N, C]``."""
+    """GHN-2 message passing; ``forward(x [N, C], fw, bw) -> [N, C]`` with the
+    :func:`archlab.ghn._traversal.traversal` schedules of both directions."""
 
     def __init__(self, hid: int, virtual_edges: bool = True, steps: int = 1):
         super().__init__()
@@ -119,44 +60,35 @@ class GatedGNN(nn.Module):
         self.mlp_ve = mlp((hid, hid // 2, hid), last_act=True) if virtual_edges else None
         self.gru = nn.GRUCell(hid, hid)
 
-    def forward(self, x: torch.Tensor, fw: LevelSchedule, bw: LevelSchedule) -> torch.Tensor:
-        # fp32 even under autocast: GRU outputs must match the state tensor's dtype, and the
-        # per-level updates are launch-bound, so half precision would gain nothing here
+    @property
+    def parts(self) -> int:
+        """Message MLPs per node: 2 with virtual edges (real-edge and virtual-edge MLP), else 1."""
+        return 2 if self.ve else 1
+
+    def forward(self, x: torch.Tensor, fw: Traversal, bw: Traversal) -> torch.Tensor:
+        # fp32 even under autocast: the per-level updates are launch-bound, half precision would
+        # gain nothing there
         with few_threads(x.device), torch.autocast(x.device.type, enabled=False):
-            return self._propagate(x.float(), fw, bw)
+            params = (*self._fused_messages(), *self._gru_params())
+            h = x.float()
+            for _ in range(self.steps):
+                for trav in (fw, bw):
+                    h = traverse(h, params, trav)
+            return h
 
-    def _fused_messages(self):
-        """Both message MLPs as one: ``hn -> [mlp(hn) | mlp_ve(hn)]`` (block-diagonal 2nd layer)."""
+    def _fused_messages(self) -> tuple[torch.Tensor, ...]:
+        """Both message MLPs as one, ``hn -> [mlp(hn) | mlp_ve(hn)]``: ``(w1, b1, w2, b2)`` with
+        stacked first layers and a block-diagonal second layer."""
+        a = self.mlp
         if not self.ve:
-            return lambda hn: self.mlp(hn)
-        a, b = self.mlp, self.mlp_ve
-        w1, b1 = torch.cat([a[0].weight, b[0].weight]), torch.cat([a[0].bias, b[0].bias])
-        w2, b2 = torch.block_diag(a[2].weight, b[2].weight), torch.cat([a[2].bias, b[2].bias])
-        return lambda hn: torch.relu(F.linear(torch.relu(F.linear(hn, w1, b1)), w2, b2))
+            return a[0].weight, a[0].bias, a[2].weight, a[2].bias
+        b = self.mlp_ve
+        return (torch.cat([a[0].weight, b[0].weight]), torch.cat([a[0].bias, b[0].bias]),
+                torch.block_diag(a[2].weight, b[2].weight), torch.cat([a[2].bias, b[2].bias]))
 
-    def _propagate(self, x: torch.Tensor, fw: LevelSchedule, bw: LevelSchedule) -> torch.Tensor:
-        h = x.clone()
-        c = self.hid
-        messages = self._fused_messages()
-        # per node [mlp(h) | mlp_ve(h)] of already-updated nodes: read only after being written
-        # in the same traversal, since message sources always sit at lower levels
-        buf = x.new_zeros(x.shape[0], 2 * c if self.ve else c)
-        for _ in range(self.steps):
-            for sched in (fw, bw):
-                for lv in range(len(sched.nodes)):
-                    nodes, src = sched.nodes[lv], sched.src[lv]
-                    m = x.new_zeros(len(nodes), c)
-                    if len(src):
-                        g = buf.index_select(0, src)  # backward: deterministic index_add
-                        if self.ve:
-                            g = (g.view(-1, 2, c) * sched.weight[lv]).sum(1)
-                        else:
-                            g = g * sched.weight[lv][:, 0]
-                        m = m.index_add(0, sched.pos[lv], g)
-                    hn = self.gru(m, h.index_select(0, nodes))
-                    h.index_copy_(0, nodes, hn)
-                    buf.index_copy_(0, nodes, messages(hn))
-        return h
+    def _gru_params(self) -> tuple[torch.Tensor, ...]:
+        g = self.gru
+        return g.weight_ih, g.bias_ih, g.weight_hh, g.bias_hh
 
 
 class NodeMLP(nn.Module):

@@ -15,9 +15,10 @@ from ._config import GHNConfig
 from ._decoder import ConvDecoder, Decoder1d
 from ._encoder import NodeEncoder
 from ._functional import use_batch_stats
-from ._gnn import GatedGNN, NodeMLP, level_schedule, longest_path_levels
+from ._gnn import GatedGNN, NodeMLP, longest_path_levels
 from ._plan import ParamPlan, fan_in_scale, plan_graph, source, squash, tile_into, tile_to
 from ._transformer import Graphormer
+from ._traversal import traversal
 
 if TYPE_CHECKING:
     from archlab.graph._types import ArchGraph
@@ -162,8 +163,9 @@ class GHN(nn.Module):
             edges = np.concatenate([p.edges + np.array([[o], [o], [0]]) for p, o in zip(preps, ptr[:-1])], axis=1)
             fw_level = np.concatenate([p.fw_level for p in preps])
             bw_level = np.concatenate([p.bw_level for p in preps])
-            fw = level_schedule(fw_level, edges[0], edges[1], edges[2]).to(dev)
-            bw = level_schedule(bw_level, edges[1], edges[0], edges[2]).to(dev)
+            parts = self.gnn.parts
+            fw = traversal(fw_level, edges[0], edges[1], edges[2], parts).to(dev)
+            bw = traversal(bw_level, edges[1], edges[0], edges[2], parts).to(dev)
             x = self.gnn(x, fw, bw)
         elif kind == "ghn3":
             dense = _dense_batch(preps, sizes, dev)
