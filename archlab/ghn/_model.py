@@ -277,10 +277,10 @@ class GHN(nn.Module):
 
 def _channels_used(key: tuple[int, int], shapes: list[tuple[int, ...]]) -> tuple[int, int]:
     """Output/input channels of a shape class (``key``: its channel sizes) that its targets
-    (``shapes``) read: the class size,
-    or less where every target is smaller (the rest would be sliced off). Decoding only these
-    gives the same tensors, without computing (and back-propagating) unused rows; with the
-    GHN-2 classes a width-32 layer belongs to class 64, a quarter of whose rows it reads."""
+    (``shapes``) read: the class size, or less where every target is smaller (the rest would be
+    sliced off). Decoding only these gives the same tensors without computing (and
+    back-propagating) unused rows: with the GHN-2 classes a width-32 layer belongs to class 64,
+    a quarter of whose rows it reads."""
     return min(key[0], max(s[0] for s in shapes)), min(key[1], max(s[1] for s in shapes))
 
 

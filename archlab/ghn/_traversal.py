@@ -102,8 +102,10 @@ def _bags(key: np.ndarray, value: np.ndarray, weight: np.ndarray, bounds: np.nda
     starts = np.searchsorted(key, np.arange(bounds[-1] * per_row + 1))
     row_bounds = bounds * per_row
     entry_bounds = starts[row_bounds]
-    offsets = [starts[a:b + 1] - starts[a] for a, b in zip(row_bounds[:-1], row_bounds[1:])]
-    off = np.concatenate(offsets) if offsets else np.zeros(0, dtype=np.int64)
+    # level l contributes starts[row_bounds[l] : row_bounds[l+1] + 1] - starts[row_bounds[l]]
+    lvl = np.repeat(np.arange(len(bounds) - 1), np.diff(row_bounds) + 1)
+    rows = np.arange(len(lvl)) - lvl  # concatenated position k of level l reads row k - l
+    off = starts[rows] - starts[row_bounds[lvl]]
     return value.astype(np.int64), weight, off.astype(np.int64), entry_bounds.tolist()
 
 
