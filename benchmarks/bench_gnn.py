@@ -16,6 +16,7 @@ import argparse
 import statistics
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -31,12 +32,13 @@ def level_lists(trav: Traversal, parts: int) -> list[tuple[torch.Tensor, ...]]:
     out = []
     for lv in range(trav.num_levels):
         a, b = trav.bounds[lv], trav.bounds[lv + 1]
-        ea, eb = trav.in_bounds[lv], trav.in_bounds[lv + 1]
         nodes = trav.perm[a:b]
-        rows = trav.in_idx[ea:eb]
-        target = torch.repeat_interleave(torch.arange(b - a), trav.in_off[a + lv:b + lv + 1].diff())
-        written = (nodes[:, None] * parts + torch.arange(parts)).reshape(-1)
-        out.append((nodes, trav.perm[rows // parts] * parts + rows % parts, trav.in_w[ea:eb, None], target, written))
+        target, col = np.nonzero(trav.weights[lv])
+        rows = trav.sources[lv][col]
+        written = (nodes[:, None] * parts + np.arange(parts)).reshape(-1)
+        read = trav.perm[rows // parts] * parts + rows % parts
+        arrays = (nodes, read, trav.weights[lv][target, col][:, None], target, written)
+        out.append(tuple(torch.from_numpy(np.ascontiguousarray(x)) for x in arrays))
     return out
 
 

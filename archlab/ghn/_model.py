@@ -164,8 +164,8 @@ class GHN(nn.Module):
             fw_level = np.concatenate([p.fw_level for p in preps])
             bw_level = np.concatenate([p.bw_level for p in preps])
             parts = self.gnn.parts
-            fw = traversal(fw_level, edges[0], edges[1], edges[2], parts).to(dev)
-            bw = traversal(bw_level, edges[1], edges[0], edges[2], parts).to(dev)
+            fw = traversal(fw_level, edges[0], edges[1], edges[2], parts)
+            bw = traversal(bw_level, edges[1], edges[0], edges[2], parts)
             x = self.gnn(x, fw, bw)
         elif kind == "ghn3":
             dense = _dense_batch(preps, sizes, dev)

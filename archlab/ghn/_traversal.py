@@ -1,5 +1,5 @@
 """One GHN-2 traversal (forward or backward over a packed batch of graphs) as a single autograd
-node with a hand-written backward pass.
+node with a hand-written backward pass, computed on the host with NumPy.
 
 A traversal updates nodes level by level (a level's nodes never feed each other)::
 
@@ -7,60 +7,51 @@ A traversal updates nodes level by level (a level's nodes never feed each other)
     h'_v = GRU(m_v, h_v)
 
 ``msg = relu(W2 relu(W1 h + b1) + b2)`` is both message MLPs fused (``W2`` block-diagonal). A
-level costs a dozen tiny tensor ops; under autograd each of them would add a graph node and a
-backward call of several times its cost, which made the traversals most of a CPU training step.
-Here the forward pass runs without autograd into preallocated level-sorted buffers, and
-:meth:`_Traverse.backward` walks the levels in reverse with about ten ops per level, leaving every
-matrix product that does not depend on the level order (parameter gradients, the GRU's hidden
-input) to a few whole-batch products at the end.
+level is a dozen products and element-wise ops on a few rows of 32 numbers: their cost is call
+overhead, several times higher for torch ops (more again under autograd, and a kernel launch
+each on a GPU) than for NumPy's. So the whole traversal runs in NumPy on the host, forward
+without autograd and :meth:`_Traverse.backward` by hand, level by level in reverse; every
+product that does not depend on the level order (parameter gradients, the GRU's hidden input) is
+one whole-batch product. On a GPU only the inputs and results cross to the host (a few small
+arrays per traversal).
 
-Nodes are renumbered so that each level is a contiguous block of rows: every per-level read and
-write is a slice. Messages are summed with ``embedding_bag`` (weighted sum of gathered rows, no
-``[edges, C]`` intermediate); the backward pass uses the same op over the transposed edges.
+Nodes are renumbered so that each level is a contiguous block of rows. Level ``l`` reads the
+message rows ``sources[l]`` through a small dense matrix ``weights[l]`` (``[n_l, len(sources)]``,
+entries 1 and 1/hops): the forward pass gathers and multiplies, the backward pass pushes the
+transposed product back into those rows.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from scipy.special import expit
 
 
 @dataclass
 class Traversal:
-    """Index tensors of one traversal direction over a packed batch (see module docstring).
+    """Schedule of one traversal direction over a packed batch (see module docstring).
 
     Rows are in *level order* (``perm[i]`` is the original node of row ``i``); level ``l`` is rows
-    ``bounds[l]:bounds[l+1]``. ``parts`` message rows per node (2 with virtual edges).
+    ``bounds[l]:bounds[l+1]``. Message row ``row * parts + part`` holds part ``part`` (real edge,
+    virtual edge) of row ``row``'s message; ``parts`` is 2 with virtual edges, else 1.
     """
 
-    perm: torch.Tensor  # [N] original node of each level-ordered row
-    inv_perm: torch.Tensor  # [N] level-ordered row of each original node
-    in_idx: torch.Tensor  # message rows (row * parts + part) summed into each target, by target
-    in_w: torch.Tensor
-    in_off: torch.Tensor  # per level: n_l + 1 offsets into that level's in_idx slice
-    out_idx: torch.Tensor  # target rows each message row feeds, by message row
-    out_w: torch.Tensor
-    out_off: torch.Tensor  # per level: parts * n_l + 1 offsets into that level's out_idx slice
+    perm: np.ndarray  # [N] original node of each level-ordered row
+    inv_perm: np.ndarray  # [N] level-ordered row of each original node
     bounds: list[int]
-    in_bounds: list[int]  # level l's entries: in_idx[in_bounds[l]:in_bounds[l+1]]
-    out_bounds: list[int]
+    sources: list[np.ndarray]  # per level: the message rows its nodes read (distinct, ascending)
+    weights: list[np.ndarray]  # per level: [n_l, len(sources[l])] edge weights
+    feeds: list[bool]  # per level: whether a later level reads its messages
     parts: int
 
     @property
     def num_levels(self) -> int:
         return len(self.bounds) - 1
-
-    def to(self, device: torch.device | str) -> Traversal:
-        moved = {f.name: getattr(self, f.name) for f in fields(self)}
-        for k, v in moved.items():
-            if isinstance(v, torch.Tensor):
-                moved[k] = v.to(device)
-        return Traversal(**moved)
 
 
 def traversal(level: np.ndarray, src: np.ndarray, dst: np.ndarray, dist: np.ndarray, parts: int) -> Traversal:
@@ -83,36 +74,23 @@ def traversal(level: np.ndarray, src: np.ndarray, dst: np.ndarray, dist: np.ndar
         e_src, e_dst, e_w = row[src], row[dst], np.ones(len(src))
     else:
         raise ValueError(f"parts must be 1 or 2, got {parts}")
-    e_w = e_w.astype(np.float32)
-    in_idx, in_w, in_off, in_bounds = _bags(e_dst, e_src, e_w, bounds, 1)
-    out_idx, out_w, out_off, out_bounds = _bags(e_src, e_dst, e_w, bounds, parts)
-    t = torch.from_numpy
-    return Traversal(t(perm), t(row), t(in_idx), t(in_w), t(in_off), t(out_idx), t(out_w), t(out_off),
-                     bounds.tolist(), in_bounds, out_bounds, parts)
-
-
-def _bags(key: np.ndarray, value: np.ndarray, weight: np.ndarray, bounds: np.ndarray, per_row: int):
-    """Entries grouped by ``key`` (a bag per key ``0 .. per_row * N - 1``), split by level.
-
-    Returns the ``value``/``weight`` arrays sorted by key, the concatenated per-level offsets
-    (``include_last_offset`` layout, relative to the level's first entry) and the entry bounds
-    of each level."""
-    order = np.argsort(key, kind="stable")
-    key, value, weight = key[order], value[order], weight[order]
-    starts = np.searchsorted(key, np.arange(bounds[-1] * per_row + 1))
-    row_bounds = bounds * per_row
-    entry_bounds = starts[row_bounds]
-    # level l contributes starts[row_bounds[l] : row_bounds[l+1] + 1] - starts[row_bounds[l]]
-    lvl = np.repeat(np.arange(len(bounds) - 1), np.diff(row_bounds) + 1)
-    rows = np.arange(len(lvl)) - lvl  # concatenated position k of level l reads row k - l
-    off = starts[rows] - starts[row_bounds[lvl]]
-    return value.astype(np.int64), weight, off.astype(np.int64), entry_bounds.tolist()
-
-
-def _level_offsets(trav: Traversal, level: int, per_row: int) -> tuple[int, int]:
-    """Start/end of level ``level``'s slice of a concatenated per-level offset array."""
-    a, b = trav.bounds[level], trav.bounds[level + 1]
-    return a * per_row + level, b * per_row + level + 1
+    num_levels = len(counts)
+    level_of_row = np.repeat(np.arange(num_levels), counts)
+    e_lv = level_of_row[e_dst]
+    # the distinct (level, message row) pairs are the columns of the per-level matrices
+    pairs, col = np.unique(e_lv * (n * parts) + e_src, return_inverse=True)
+    src_rows = pairs % (n * parts)
+    cols = np.bincount(pairs // (n * parts), minlength=num_levels)
+    col_start = np.concatenate([[0], np.cumsum(cols)])
+    w_start = np.concatenate([[0], np.cumsum(counts * cols)])
+    entry = w_start[e_lv] + (e_dst - bounds[e_lv]) * cols[e_lv] + col - col_start[e_lv]
+    flat = np.bincount(entry, weights=e_w, minlength=int(w_start[-1])).astype(np.float32)
+    read = np.zeros(n, dtype=np.int64)
+    read[src_rows // parts] = 1
+    feeds = np.bincount(level_of_row, weights=read, minlength=num_levels) > 0
+    sources = [src_rows[col_start[lv]:col_start[lv + 1]] for lv in range(num_levels)]
+    weights = [flat[w_start[lv]:w_start[lv + 1]].reshape(counts[lv], cols[lv]) for lv in range(num_levels)]
+    return Traversal(perm, row, bounds.tolist(), sources, weights, feeds.tolist(), parts)
 
 
 @contextlib.contextmanager
@@ -133,8 +111,8 @@ def few_threads(device: torch.device, n: int = 1) -> Iterator[None]:
         torch.set_num_threads(prev)
 
 
-def _bag_sum(rows: torch.Tensor, idx: torch.Tensor, w: torch.Tensor, off: torch.Tensor) -> torch.Tensor:
-    return F.embedding_bag(idx, rows, off, mode="sum", per_sample_weights=w, include_last_offset=True)
+def _host(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()
 
 
 class _Traverse(torch.autograd.Function):
@@ -142,80 +120,97 @@ class _Traverse(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h, w1, b1, w2, b2, w_ih, b_ih, w_hh, b_hh, trav: Traversal):
-        n, c = h.shape
-        p = trav.parts
-        hp = h.index_select(0, trav.perm)
-        gh = torch.addmm(b_hh, hp, w_hh.t())  # the GRU's hidden input: fixed during a traversal
-        rz, cand, out = hp.new_empty(n, 2 * c), hp.new_empty(n, c), hp.new_empty(n, c)
-        msg_in, hid, msg = hp.new_zeros(n, c), hp.new_zeros(n, w1.shape[0]), hp.new_zeros(n, p * c)
-        msg_rows = msg.view(n * p, c)
-        for lv in range(trav.num_levels):
-            a, b = trav.bounds[lv], trav.bounds[lv + 1]
-            ea, eb = trav.in_bounds[lv], trav.in_bounds[lv + 1]
-            if eb > ea:
-                oa, ob = _level_offsets(trav, lv, 1)
-                m = _bag_sum(msg_rows, trav.in_idx[ea:eb], trav.in_w[ea:eb], trav.in_off[oa:ob])
-                msg_in[a:b] = m
-                gi = torch.addmm(b_ih, m, w_ih.t())
-                torch.add(gi[:, :2 * c], gh[a:b, :2 * c], out=rz[a:b])
-                gi_n = gi[:, 2 * c:]
-            else:
-                torch.add(gh[a:b, :2 * c], b_ih[:2 * c], out=rz[a:b])
-                gi_n = b_ih[2 * c:]
-            rz[a:b].sigmoid_()
-            r, z = rz[a:b, :c], rz[a:b, c:]
-            torch.addcmul(gi_n, r, gh[a:b, 2 * c:], out=cand[a:b]).tanh_()
-            torch.addcmul(cand[a:b], z, hp[a:b] - cand[a:b], out=out[a:b])  # (1 - z) * n + z * h
-            if trav.out_bounds[lv + 1] > trav.out_bounds[lv]:
-                torch.addmm(b1, out[a:b], w1.t(), out=hid[a:b]).relu_()
-                torch.addmm(b2, hid[a:b], w2.t(), out=msg[a:b]).relu_()
-        ctx.trav = trav
-        ctx.save_for_backward(hp, gh, rz, cand, out, msg_in, hid, msg, w1, w2, w_ih, w_hh)
-        return out.index_select(0, trav.inv_perm)
+        params = [_host(t) for t in (w1, b1, w2, b2, w_ih, b_ih, w_hh, b_hh)]
+        hp = _host(h)[trav.perm]
+        saved = _forward_levels(trav, hp, *params)
+        ctx.trav, ctx.saved, ctx.params = trav, saved, params
+        ctx.devices = [t.device for t in (h, w1, b1, w2, b2, w_ih, b_ih, w_hh, b_hh)]
+        return torch.from_numpy(saved[4][trav.inv_perm]).to(h.device)
 
     @staticmethod
     def backward(ctx, grad_out):
-        trav: Traversal = ctx.trav
-        hp, gh, rz, cand, out, msg_in, hid, msg, w1, w2, w_ih, w_hh = ctx.saved_tensors
-        with few_threads(grad_out.device):
-            return _traverse_backward(trav, grad_out, hp, gh, rz, cand, out, msg_in, hid, msg,
-                                      w1, w2, w_ih, w_hh) + (None,)
+        grads = _backward_levels(ctx.trav, _host(grad_out), *ctx.saved, *ctx.params)
+        return (*(torch.from_numpy(g).to(d) for g, d in zip(grads, ctx.devices)), None)
 
 
-def _traverse_backward(trav, grad_out, hp, gh, rz, cand, out, msg_in, hid, msg, w1, w2, w_ih, w_hh):
+def _forward_levels(trav, hp, w1, b1, w2, b2, w_ih, b_ih, w_hh, b_hh):
+    """Level-by-level GRU updates; returns what the backward pass needs."""
     n, c = hp.shape
-    p = trav.parts
+    gh = hp @ w_hh.T + b_hh  # the GRU's hidden input: fixed during a traversal
+    rz, cand, out = np.empty((n, 2 * c), hp.dtype), np.empty_like(hp), np.empty_like(hp)
+    msg_in, hid = np.zeros_like(hp), np.zeros((n, w1.shape[0]), hp.dtype)
+    msg = np.zeros((n, trav.parts * c), hp.dtype)
+    msg_rows = msg.reshape(n * trav.parts, c)
+    w_ih_t, w1_t, w2_t = (np.ascontiguousarray(w.T) for w in (w_ih, w1, w2))
+    zero = hp.dtype.type(0)
+    for lv in range(trav.num_levels):
+        a, b = trav.bounds[lv], trav.bounds[lv + 1]
+        rz_l = rz[a:b]
+        if len(trav.sources[lv]):
+            m = trav.weights[lv] @ msg_rows[trav.sources[lv]]
+            msg_in[a:b] = m
+            gi = m @ w_ih_t
+            gi += b_ih
+            np.add(gi[:, :2 * c], gh[a:b, :2 * c], out=rz_l)
+            gi_n = gi[:, 2 * c:]
+        else:
+            np.add(gh[a:b, :2 * c], b_ih[:2 * c], out=rz_l)
+            gi_n = b_ih[2 * c:]
+        expit(rz_l, out=rz_l)
+        cand_l, out_l = cand[a:b], out[a:b]
+        np.multiply(rz_l[:, :c], gh[a:b, 2 * c:], out=cand_l)
+        cand_l += gi_n
+        np.tanh(cand_l, out=cand_l)
+        np.subtract(hp[a:b], cand_l, out=out_l)  # (1 - z) * n + z * h
+        out_l *= rz_l[:, c:]
+        out_l += cand_l
+        if trav.feeds[lv]:
+            hid_l, msg_l = hid[a:b], msg[a:b]
+            np.matmul(out_l, w1_t, out=hid_l)
+            hid_l += b1
+            np.maximum(hid_l, zero, out=hid_l)
+            np.matmul(hid_l, w2_t, out=msg_l)
+            msg_l += b2
+            np.maximum(msg_l, zero, out=msg_l)
+    return hp, gh, rz, cand, out, msg_in, hid, msg
+
+
+def _backward_levels(trav, grad_out, hp, gh, rz, cand, out, msg_in, hid, msg,
+                     w1, b1, w2, b2, w_ih, b_ih, w_hh, b_hh):
+    """Gradients of ``(h, w1, b1, w2, b2, w_ih, b_ih, w_hh, b_hh)`` given ``d loss / d h'``."""
+    n, c = hp.shape
     r, z = rz[:, :c], rz[:, c:]
     # per-node factors of the GRU's local derivatives (whole batch at once)
     k_z = (hp - cand) * z * (1 - z)  # d h' / d (z pre-activation)
     k_n = (1 - z) * (1 - cand * cand)  # d h' / d (n pre-activation)
     k_r = gh[:, 2 * c:] * r * (1 - r)  # d (n pre-activation) / d (r pre-activation)
-    d_h = grad_out.index_select(0, trav.perm)  # grows by the message gradients, level by level
-    d_gi = hp.new_zeros(n, 3 * c)
-    d_m = hp.new_zeros(n, c)
-    d_msg, d_hid = hp.new_zeros(n, p * c), hp.new_zeros(n, hid.shape[1])
-    msg_on, hid_on = msg > 0, hid > 0
+    msg_on, hid_on = (msg > 0).astype(hp.dtype), (hid > 0).astype(hp.dtype)
+    d_h = grad_out[trav.perm]  # grows by the message gradients, level by level
+    d_gi = np.zeros((n, 3 * c), hp.dtype)
+    d_msg, d_hid = np.zeros_like(msg), np.zeros_like(hid)
+    d_msg_rows = d_msg.reshape(n * trav.parts, c)  # filled by the levels that read them
     for lv in reversed(range(trav.num_levels)):
         a, b = trav.bounds[lv], trav.bounds[lv + 1]
-        ea, eb = trav.out_bounds[lv], trav.out_bounds[lv + 1]
-        if eb > ea:
-            oa, ob = _level_offsets(trav, lv, p)
-            g = _bag_sum(d_m, trav.out_idx[ea:eb], trav.out_w[ea:eb], trav.out_off[oa:ob])
-            torch.mul(g.view(b - a, p * c), msg_on[a:b], out=d_msg[a:b])
-            torch.mul(d_msg[a:b] @ w2, hid_on[a:b], out=d_hid[a:b])
-            d_h[a:b].addmm_(d_hid[a:b], w1)
-        g_n = torch.mul(d_h[a:b], k_n[a:b], out=d_gi[a:b, 2 * c:])
-        torch.mul(d_h[a:b], k_z[a:b], out=d_gi[a:b, c:2 * c])
-        torch.mul(g_n, k_r[a:b], out=d_gi[a:b, :c])
-        if trav.in_bounds[lv + 1] > trav.in_bounds[lv]:
-            torch.mm(d_gi[a:b], w_ih, out=d_m[a:b])
-    d_gh = d_gi.clone()
+        d_h_l = d_h[a:b]
+        if trav.feeds[lv]:
+            d_msg_l, d_hid_l = d_msg[a:b], d_hid[a:b]
+            d_msg_l *= msg_on[a:b]
+            np.matmul(d_msg_l, w2, out=d_hid_l)
+            d_hid_l *= hid_on[a:b]
+            d_h_l += d_hid_l @ w1
+        g_n = np.multiply(d_h_l, k_n[a:b], out=d_gi[a:b, 2 * c:])
+        np.multiply(d_h_l, k_z[a:b], out=d_gi[a:b, c:2 * c])
+        np.multiply(g_n, k_r[a:b], out=d_gi[a:b, :c])
+        src = trav.sources[lv]
+        if len(src):
+            d_msg_rows[src] += trav.weights[lv].T @ (d_gi[a:b] @ w_ih)
+    d_gh = d_gi.copy()
     d_gh[:, 2 * c:] *= r
-    d_hp = torch.addmm(d_h * z, d_gh, w_hh)
+    d_hp = d_h * z + d_gh @ w_hh
     return (
-        d_hp.index_select(0, trav.inv_perm),
-        d_hid.t() @ out, d_hid.sum(0), d_msg.t() @ hid, d_msg.sum(0),
-        d_gi.t() @ msg_in, d_gi.sum(0), d_gh.t() @ hp, d_gh.sum(0),
+        d_hp[trav.inv_perm],
+        d_hid.T @ out, d_hid.sum(0), d_msg.T @ hid, d_msg.sum(0),
+        d_gi.T @ msg_in, d_gi.sum(0), d_gh.T @ hp, d_gh.sum(0),
     )
 
 
