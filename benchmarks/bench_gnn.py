@@ -1,7 +1,7 @@
 """GHN-2 message passing: forward + backward of both traversals on training meta-batches.
 
-archlab runs each traversal as one autograd node with a hand-written backward pass
-(:mod:`archlab.ghn._traversal`). The baseline, timed in the same process on the same graphs and
+archlab runs each traversal as one autograd node computed in NumPy on the host, with a
+hand-written backward pass (:mod:`archlab.ghn._traversal`). The baseline, timed in the same process on the same graphs and
 weights, is the straightforward formulation: the same level-by-level updates written with
 autograd-tracked ops (gather the sources' messages, weight, scatter-add, ``GRUCell``, write the
 new states into the state and message buffers). Both give the same states and gradients (the
@@ -13,8 +13,10 @@ script checks); ``tests/test_ghn_model.py`` checks both against the node-by-node
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -23,7 +25,19 @@ import torch.nn.functional as F
 from archlab.data import dataset_info
 from archlab.ghn import GHNConfig, build_ghn
 from archlab.ghn._arch_stream import ArchSteps
-from archlab.ghn._traversal import Traversal, few_threads
+from archlab.ghn._traversal import Traversal
+
+
+@contextlib.contextmanager
+def few_threads(n: int = 1) -> Iterator[None]:
+    """Run the baseline's tiny per-level ops with ``n`` intra-op threads (restored afterwards):
+    with several OpenMP threads their synchronisation costs more than the work."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(min(n, prev))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
 
 
 def level_lists(trav: Traversal, parts: int) -> list[tuple[torch.Tensor, ...]]:
@@ -86,7 +100,7 @@ def main() -> None:
     lists = {id(t): level_lists(t, ghn.gnn.parts) for _, travs in inputs for t in travs}
 
     def baseline(x, travs):
-        with few_threads(x.device):
+        with few_threads():
             return autograd_traversals(ghn.gnn, x, [lists[id(t)] for t in travs])
 
     x, travs = inputs[0]

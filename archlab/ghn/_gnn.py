@@ -8,8 +8,9 @@ The backward traversal does the same over successors in reverse order.
 
 Nodes are processed level by level (a node's level is the length of the longest path reaching
 it), all graphs of a batch together. Nodes of one level never feed each other, so this is
-exactly the sequential update, with a few tensor ops per level instead of per node; each
-traversal is one autograd node with a hand-written backward pass (:mod:`._traversal`).
+exactly the sequential update, with a few array ops per level instead of per node; each
+traversal is one autograd node that runs in NumPy on the host, with a hand-written backward pass
+(:mod:`._traversal`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._traversal import Traversal, few_threads, traverse
+from ._traversal import Traversal, traverse
 
 
 def mlp(sizes: tuple[int, ...], last_act: bool) -> nn.Sequential:
@@ -66,9 +67,8 @@ class GatedGNN(nn.Module):
         return 2 if self.ve else 1
 
     def forward(self, x: torch.Tensor, fw: Traversal, bw: Traversal) -> torch.Tensor:
-        # fp32 even under autocast: the per-level updates are launch-bound, half precision would
-        # gain nothing there
-        with few_threads(x.device), torch.autocast(x.device.type, enabled=False):
+        # fp32 even under autocast: the traversals run in NumPy on the host
+        with torch.autocast(x.device.type, enabled=False):
             params = (*self._fused_messages(), *self._gru_params())
             h = x.float()
             for _ in range(self.steps):

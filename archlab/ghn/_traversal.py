@@ -23,8 +23,6 @@ transposed product back into those rows.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,24 +89,6 @@ def traversal(level: np.ndarray, src: np.ndarray, dst: np.ndarray, dist: np.ndar
     sources = [src_rows[col_start[lv]:col_start[lv + 1]] for lv in range(num_levels)]
     weights = [flat[w_start[lv]:w_start[lv + 1]].reshape(counts[lv], cols[lv]) for lv in range(num_levels)]
     return Traversal(perm, row, bounds.tolist(), sources, weights, feeds.tolist(), parts)
-
-
-@contextlib.contextmanager
-def few_threads(device: torch.device, n: int = 1) -> Iterator[None]:
-    """Run many tiny CPU ops with ``n`` intra-op threads (restored afterwards).
-
-    Per-level ops act on a handful of rows; with several OpenMP threads their synchronisation
-    costs far more than the work (milliseconds per op on a busy machine).
-    """
-    prev = torch.get_num_threads()
-    if device.type != "cpu" or prev <= n:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev)
 
 
 def _host(t: torch.Tensor) -> np.ndarray:
