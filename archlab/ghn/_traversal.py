@@ -95,6 +95,24 @@ def _host(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
+#: ``m * n * k`` below which a product stays in NumPy. NumPy's BLAS (OpenBLAS: from 4 x 65,536)
+#: runs larger products on its own threads, which keep spinning afterwards: on two cores a single
+#: such product halved the speed of the torch convolutions that followed.
+_NUMPY_MM_MAX = 1 << 16
+
+
+def _mm(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a @ b`` (into ``out`` if given): NumPy for per-level sizes, torch's thread pool above
+    ``_NUMPY_MM_MAX`` (whole-batch products, large levels)."""
+    if a.shape[0] * a.shape[1] * b.shape[1] < _NUMPY_MM_MAX:
+        return np.matmul(a, b, out=out)
+    r = (torch.from_numpy(a) @ torch.from_numpy(b)).numpy()
+    if out is None:
+        return r
+    out[...] = r
+    return out
+
+
 class _Traverse(torch.autograd.Function):
     """``h' = traverse(h, w1, b1, w2, b2, w_ih, b_ih, w_hh, b_hh, trav)`` (see module docstring)."""
 
@@ -116,7 +134,7 @@ class _Traverse(torch.autograd.Function):
 def _forward_levels(trav, hp, w1, b1, w2, b2, w_ih, b_ih, w_hh, b_hh):
     """Level-by-level GRU updates; returns what the backward pass needs."""
     n, c = hp.shape
-    gh = hp @ w_hh.T + b_hh  # the GRU's hidden input: fixed during a traversal
+    gh = _mm(hp, w_hh.T) + b_hh  # the GRU's hidden input: fixed during a traversal
     rz, cand, out = np.empty((n, 2 * c), hp.dtype), np.empty_like(hp), np.empty_like(hp)
     msg_in, hid = np.zeros_like(hp), np.zeros((n, w1.shape[0]), hp.dtype)
     msg = np.zeros((n, trav.parts * c), hp.dtype)
@@ -127,9 +145,9 @@ def _forward_levels(trav, hp, w1, b1, w2, b2, w_ih, b_ih, w_hh, b_hh):
         a, b = trav.bounds[lv], trav.bounds[lv + 1]
         rz_l = rz[a:b]
         if len(trav.sources[lv]):
-            m = trav.weights[lv] @ msg_rows[trav.sources[lv]]
+            m = _mm(trav.weights[lv], msg_rows[trav.sources[lv]])
             msg_in[a:b] = m
-            gi = m @ w_ih_t
+            gi = _mm(m, w_ih_t)
             gi += b_ih
             np.add(gi[:, :2 * c], gh[a:b, :2 * c], out=rz_l)
             gi_n = gi[:, 2 * c:]
@@ -146,10 +164,10 @@ def _forward_levels(trav, hp, w1, b1, w2, b2, w_ih, b_ih, w_hh, b_hh):
         out_l += cand_l
         if trav.feeds[lv]:
             hid_l, msg_l = hid[a:b], msg[a:b]
-            np.matmul(out_l, w1_t, out=hid_l)
+            _mm(out_l, w1_t, out=hid_l)
             hid_l += b1
             np.maximum(hid_l, zero, out=hid_l)
-            np.matmul(hid_l, w2_t, out=msg_l)
+            _mm(hid_l, w2_t, out=msg_l)
             msg_l += b2
             np.maximum(msg_l, zero, out=msg_l)
     return hp, gh, rz, cand, out, msg_in, hid, msg
@@ -175,22 +193,22 @@ def _backward_levels(trav, grad_out, hp, gh, rz, cand, out, msg_in, hid, msg,
         if trav.feeds[lv]:
             d_msg_l, d_hid_l = d_msg[a:b], d_hid[a:b]
             d_msg_l *= msg_on[a:b]
-            np.matmul(d_msg_l, w2, out=d_hid_l)
+            _mm(d_msg_l, w2, out=d_hid_l)
             d_hid_l *= hid_on[a:b]
-            d_h_l += d_hid_l @ w1
+            d_h_l += _mm(d_hid_l, w1)
         g_n = np.multiply(d_h_l, k_n[a:b], out=d_gi[a:b, 2 * c:])
         np.multiply(d_h_l, k_z[a:b], out=d_gi[a:b, c:2 * c])
         np.multiply(g_n, k_r[a:b], out=d_gi[a:b, :c])
         src = trav.sources[lv]
         if len(src):
-            d_msg_rows[src] += trav.weights[lv].T @ (d_gi[a:b] @ w_ih)
+            d_msg_rows[src] += _mm(trav.weights[lv].T, _mm(d_gi[a:b], w_ih))
     d_gh = d_gi.copy()
     d_gh[:, 2 * c:] *= r
-    d_hp = d_h * z + d_gh @ w_hh
+    d_hp = d_h * z + _mm(d_gh, w_hh)
     return (
         d_hp[trav.inv_perm],
-        d_hid.T @ out, d_hid.sum(0), d_msg.T @ hid, d_msg.sum(0),
-        d_gi.T @ msg_in, d_gi.sum(0), d_gh.T @ hp, d_gh.sum(0),
+        _mm(d_hid.T, out), d_hid.sum(0), _mm(d_msg.T, hid), d_msg.sum(0),
+        _mm(d_gi.T, msg_in), d_gi.sum(0), _mm(d_gh.T, hp), d_gh.sum(0),
     )
 
 
