@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from archlab.data import dataset_info
+from archlab.engine._arch_stream import ArchSteps
 from archlab.ghn import GHNConfig, build_ghn
-from archlab.ghn._arch_stream import ArchSteps
 from archlab.ghn._traversal import Traversal
 
 

@@ -20,11 +20,11 @@ import time
 import torch
 
 from archlab.data import dataset_info, load_dataset
+from archlab.engine._arch_stream import ArchSteps, meta_batches, networks_of
+from archlab.engine._ddp import DistInfo
+from archlab.engine._train import TrainConfig
+from archlab.engine._train_step import chance_floor, meta_step
 from archlab.ghn import GHNConfig, build_ghn
-from archlab.ghn._arch_stream import ArchSteps, meta_batches, networks_of
-from archlab.ghn._ddp import DistInfo
-from archlab.ghn._train import TrainConfig
-from archlab.ghn._train_step import chance_floor, meta_step
 
 FC_DIM = TrainConfig.fc_dim  # what `archlab train` uses by default
 

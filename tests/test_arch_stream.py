@@ -8,8 +8,8 @@ import itertools
 import pytest
 import torch
 
+from archlab.engine._arch_stream import ArchSteps, build_networks, meta_batches, networks_of
 from archlab.ghn import build_ghn
-from archlab.ghn._arch_stream import ArchSteps, build_networks, meta_batches, networks_of
 from archlab.ghn._config import GHNConfig
 from archlab.graph import build_graph
 from archlab.space import train_stream

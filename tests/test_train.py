@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from archlab.engine._common import Budget, CSVLog
-from archlab.ghn._train import TrainConfig, _lr_at, train_ghn
-from archlab.ghn._train_step import chance_floor, explode_limit
+from archlab.engine._train import TrainConfig, _lr_at, train_ghn
+from archlab.engine._train_step import chance_floor, explode_limit
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(ghn="ghn2", meta_batch=2, batch_size=8, widths=(8,), fc_dim=16,
@@ -202,7 +202,7 @@ def _left_running(folder: Path, wait_s: float = 10.0) -> list[int]:
 
 DDP_SCRIPT = """
 import os, sys
-from archlab.ghn._train import TrainConfig, train_ghn
+from archlab.engine._train import TrainConfig, train_ghn
 cfg = TrainConfig(ghn='ghn2', meta_batch=4, batch_size=8, widths=(8,), fc_dim=16,
                   ghn_overrides={'hid': 8}, progress=False, device='cpu', steps=2,
                   out=sys.argv[1] + '/ghn.pt')

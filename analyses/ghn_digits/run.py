@@ -15,8 +15,8 @@ import argparse
 from pathlib import Path
 
 from archlab.engine import evaluate, format_summary, summarize
-from archlab.engine._demo import plot_methods
 from archlab.ghn import TrainConfig, train_ghn
+from archlab.plots import plot_methods
 
 
 def main() -> None:

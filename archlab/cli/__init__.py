@@ -1,6 +1,6 @@
 """The ``archlab`` command: a thin shell over the Python API.
 
-Each verb lives in its own module ``archlab.cli._<verb>`` exposing ``HELP: str``,
+Each verb lives in its own module ``archlab.cli._<verb>`` exposing
 ``configure(parser)`` and ``run(args) -> int``. Verb modules are imported only when their verb
 runs, so ``archlab --help`` never imports torch.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from archlab.errors import ArchlabError, UsageError  # noqa: F401  (UsageError: the verbs' import)
 
 VERBS: dict[str, str] = {
     "graph": "Build an architecture graph for a torchvision model or file.py:ClassName",
@@ -23,8 +25,6 @@ VERBS: dict[str, str] = {
 }
 
 
-class UsageError(Exception):
-    """Bad command-line input: printed as ``archlab <verb>: error: ...`` with exit code 2."""
 
 
 def _verb_module(verb: str):
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(_verb_module(args.verb).run(args) or 0)
-    except UsageError as e:
+    except ArchlabError as e:
         print(f"archlab {args.verb}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

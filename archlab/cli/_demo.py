@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Run the main job end to end on the embedded digits data (offline)"
-
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (re-running resumes there)")
@@ -19,7 +17,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from archlab.cli import UsageError
-    from archlab.engine._demo import DemoConfig, run_demo
+    from archlab.report._demo import DemoConfig, run_demo
 
     if args.minutes <= 0 or args.mlp_minutes <= 0 or args.archs <= 0:
         raise UsageError("--minutes, --mlp-minutes and --archs must be positive")

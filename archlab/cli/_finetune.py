@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Fine-tune a model from GHN-predicted (or random) parameters"
-
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="torchvision name or path/file.py:ClassName")

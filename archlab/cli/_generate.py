@@ -6,8 +6,6 @@ import argparse
 import time
 from pathlib import Path
 
-HELP = "Generate a DeepNets-1M-style architecture split as JSON Lines"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", required=True,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Build an architecture graph for a torchvision model or file.py:ClassName"
-
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", help="torchvision model name or path/to/file.py:ClassName")

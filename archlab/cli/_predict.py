@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Predict all parameters of a model with a GHN and save them"
-
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt", required=True, help="GHN checkpoint written by `archlab train` / save_ghn")
@@ -18,18 +16,15 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-    import tempfile
     import time
-    from pathlib import Path
 
-    import torch
-
+    from archlab._device import resolve_device
+    from archlab._io import atomic_save
     from archlab.cli import UsageError
     from archlab.ghn import CheckpointError, load_ghn
     from archlab.graph import GraphError, resolve_model
 
-    device = _device(args.device)
+    device = resolve_device(args.device)
     try:
         ghn = load_ghn(args.ckpt, map_location=device)
     except CheckpointError as e:
@@ -46,29 +41,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot build the graph of {args.model!r}: {e}") from e
     elapsed = time.perf_counter() - t0
     n = sum(p.numel() for p in model.parameters())
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, f)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    out = atomic_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, args.out)
     print(f"predicted {n:,} parameters of {args.model} in {elapsed:.2f}s with {ghn.config.kind} "
           f"({args.ckpt}); BatchNorm uses batch statistics (no running stats saved)")
     print(f"state_dict written to {out}")
     return 0
 
-
-def _device(choice: str):
-    import torch
-
-    if choice == "cuda" and not torch.cuda.is_available():
-        from archlab.cli import UsageError
-
-        raise UsageError("--device cuda requested but CUDA is not available")
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(choice)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Train a GHN (GHN-2, GHN-3 or MLP baseline)"
-
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ghn", default="ghn2",
@@ -69,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from archlab.cli import UsageError
+    from archlab.engine._train import TrainConfig, train_ghn
     from archlab.ghn._config import PRESETS
-    from archlab.ghn._train import TrainConfig, train_ghn
 
     if args.ghn not in PRESETS:
         raise UsageError(f"unknown --ghn {args.ghn!r}; choose from {', '.join(PRESETS)}")

@@ -1,7 +1,6 @@
 """Small training utilities shared by GHN training, evaluation and fine-tuning.
 
-Budgets (epochs / steps / wall-clock minutes), device choice, atomic ``torch.save``, capture and
-restore of every random-number generator, top-k accuracy, and an append-only metrics CSV that
+Budgets (epochs / steps / wall-clock minutes), capture and restore of every random-number generator, top-k accuracy, and an append-only metrics CSV that
 can be rewound to a checkpoint's step when a run resumes.
 """
 
@@ -11,7 +10,6 @@ import csv
 import math
 import os
 import random
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from archlab._io import atomic_save  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -65,28 +61,6 @@ class Budget:
         if self.epochs is not None:
             return f"{self.epochs:g} epochs"
         return f"{self.minutes:g} minutes"
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"unknown device {device!r}; choose from auto, cpu, cuda")
-    return torch.device(device)
-
-
-def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
-    """Write text through a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
 
 
 def seed_everything(seed: int) -> None:

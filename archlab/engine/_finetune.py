@@ -15,8 +15,18 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
-from archlab.engine._common import CSVLog, atomic_write_text, resolve_device, seed_everything
+from archlab._device import resolve_device
+from archlab._io import atomic_write_text
+from archlab.data import dataset_info, load_dataset, make_loader
+from archlab.engine._adapt import adapt_to_small_images
+from archlab.engine._common import CSVLog, seed_everything
+from archlab.engine._evaluate import accuracy, fixed_subset
+from archlab.engine._postprocess import postprocess
+from archlab.ghn import load_ghn
+from archlab.graph import resolve_model
+from archlab.plots._curves import plot_curves
 from archlab.space import input_kind
 
 CURVE_FIELDS = ["epoch", "step", "lr", "train_loss", "train_acc", "test_top1", "test_top5"]
@@ -66,8 +76,6 @@ class FinetuneResult:
 
 def build_model(cfg: FinetuneConfig, num_classes: int, image_size: int) -> torch.nn.Module:
     """The network to fine-tune: resolved spec, adapted to small images if needed, then its init."""
-    from archlab.engine._adapt import adapt_to_small_images
-    from archlab.graph import resolve_model
 
     model = resolve_model(cfg.model, num_classes=num_classes)
     if cfg.adapt and input_kind(image_size) == "cifar":
@@ -77,7 +85,6 @@ def build_model(cfg: FinetuneConfig, num_classes: int, image_size: int) -> torch
 
 def init_model(model: torch.nn.Module, cfg: FinetuneConfig, ghn=None) -> list[str]:
     """Apply ``cfg.init`` (predict with ``ghn`` or keep the default init) and ``cfg.post``."""
-    from archlab.engine._postprocess import postprocess
 
     if cfg.init not in ("ghn", "random"):
         raise ValueError(f"unknown init {cfg.init!r}; choose from ghn, random")
@@ -88,7 +95,6 @@ def init_model(model: torch.nn.Module, cfg: FinetuneConfig, ghn=None) -> list[st
     if ghn is None:
         if not cfg.ckpt:
             raise ValueError("init='ghn' needs a GHN checkpoint (ckpt=...)")
-        from archlab.ghn import load_ghn
 
         ghn = load_ghn(cfg.ckpt)
     ghn.predict(model)
@@ -98,11 +104,7 @@ def init_model(model: torch.nn.Module, cfg: FinetuneConfig, ghn=None) -> list[st
 def finetune(cfg: FinetuneConfig, ghn=None) -> FinetuneResult:
     """Fine-tune ``cfg.model``; writes ``curve.csv``, ``curve.png`` and ``summary.json`` to ``cfg.out``."""
     import pandas as pd
-    from tqdm.auto import tqdm
 
-    from archlab.data import dataset_info, load_dataset, make_loader
-    from archlab.engine._evaluate import accuracy, fixed_subset
-    from archlab.engine._plots import plot_curves
 
     if (cfg.epochs is None) == (cfg.steps is None):
         raise ValueError("give exactly one of epochs, steps")

@@ -9,14 +9,12 @@
     save_ghn(ghn, "ghn.pt"); ghn = load_ghn("ghn.pt")
 """
 
-from ._checkpoint import FORMAT, CheckpointError, load_ghn, save_ghn
-from ._config import PRESETS, GHNConfig, build_ghn
+from ._checkpoint import FORMAT, CheckpointError, fingerprint, load_ghn, save_ghn
+from ._config import PRESETS, GHNConfig
 from ._functional import functional_logits, use_batch_stats
-from ._model import GHN
-from ._train import TrainConfig, TrainResult, train_ghn
+from ._model import GHN, build_ghn
 
 __all__ = [
     "GHNConfig", "GHN", "build_ghn", "save_ghn", "load_ghn", "CheckpointError",
-    "functional_logits", "use_batch_stats", "PRESETS", "FORMAT",
-    "TrainConfig", "TrainResult", "train_ghn",
+    "functional_logits", "use_batch_stats", "PRESETS", "FORMAT", "fingerprint",
 ]

@@ -20,15 +20,17 @@ from typing import Any
 import torch
 
 from archlab._io import atomic_save
+from archlab.errors import ArchlabError
 from archlab.graph._vocab import OP_TYPES
 
-from ._config import GHNConfig, build_ghn
+from ._config import GHNConfig
+from ._model import build_ghn
 
 FORMAT = "archlab.ghn/1"
 _KEYS = ("format", "config", "state_dict", "op_types")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ArchlabError, ValueError):
     """A file is not a loadable archlab GHN checkpoint."""
 
 
@@ -122,3 +124,16 @@ def _describe_foreign(ckpt: dict) -> str:
     if all(isinstance(v, torch.Tensor) for v in ckpt.values()):
         return f"a plain state_dict of {len(ckpt)} tensors (e.g. {keys[:3]}); the GHN config is not stored"
     return f"no 'format' key; top-level keys {keys}"
+
+
+def fingerprint(ghn) -> str:
+    """SHA-256 (hex, first 16 digits) of a GHN's config and weights: the same for the same GHN
+    however it was saved or loaded, so files derived from two GHNs can be told apart."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256(json.dumps(ghn.config.to_dict(), sort_keys=True, default=str).encode())
+    for name, t in sorted(ghn.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]

@@ -123,12 +123,3 @@ class GHNConfig:
             raise ValueError(f"unknown GHN preset {name!r}; choose from {PRESETS}")
         base.update(overrides)
         return cls(**base)
-
-
-def build_ghn(config: GHNConfig):
-    """Build a freshly initialised :class:`~archlab.ghn.GHN` for ``config`` (the one build path)."""
-    from ._model import GHN
-
-    if not isinstance(config, GHNConfig):
-        raise TypeError(f"build_ghn expects a GHNConfig, got {type(config).__name__}")
-    return GHN(config)

@@ -11,6 +11,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from archlab.graph import build_graph
+from archlab.graph._batch import pad_dense
+from archlab.graph._paths import shortest_path_lengths
+from archlab.graph._types import ArchGraph
+
 from ._config import GHNConfig
 from ._decoder import ConvDecoder, Decoder1d
 from ._encoder import NodeEncoder
@@ -113,7 +118,6 @@ class GHN(nn.Module):
             rev = (n - 1 - g.edge_index)[::-1]
             prep.bw_level = longest_path_levels(np.ascontiguousarray(rev), n)[::-1].copy()
         elif c.kind == "ghn3":
-            from archlab.graph._paths import shortest_path_lengths
 
             prep.dist = shortest_path_lengths(g.edge_index, n, cutoff=c.ve_cutoff)
             prep.in_degree = np.bincount(g.edge_index[1], minlength=n)
@@ -124,7 +128,6 @@ class GHN(nn.Module):
 
     def graph_of(self, model: nn.Module, input_size: Any = None) -> ArchGraph:
         """``build_graph(model)``, cached per model object (rebuilt if ``input_size`` is given)."""
-        from archlab.graph import build_graph
 
         hit = self._graphs.get(id(model))
         if input_size is None and hit is not None and hit[0]() is model:
@@ -168,7 +171,8 @@ class GHN(nn.Module):
             bw = traversal(bw_level, edges[1], edges[0], edges[2], parts)
             x = self.gnn(x, fw, bw)
         elif kind == "ghn3":
-            dense = _dense_batch(preps, sizes, dev)
+            dense = pad_dense([(p.node_type, p.dist, p.in_degree, p.out_degree) for p in preps],
+                              graphs=[], device=dev)
             xd = x.new_zeros(len(preps), int(sizes.max()), x.shape[1])
             xd[dense.mask] = x
             x = self.gnn(xd, dense)[dense.mask]
@@ -285,7 +289,6 @@ def _channels_used(key: tuple[int, int], shapes: list[tuple[int, ...]]) -> tuple
 
 
 def _as_graph_list(graphs) -> list:
-    from archlab.graph._types import ArchGraph
 
     if isinstance(graphs, ArchGraph):
         return [graphs]
@@ -296,22 +299,8 @@ def _as_graph_list(graphs) -> list:
     return graphs
 
 
-def _dense_batch(preps: list[_Prepared], sizes: np.ndarray, device):
-    """The :class:`archlab.graph.DenseGraphs` layout from cached per-graph distances."""
-    from archlab.graph._batch import DenseGraphs
-
-    b, nmax = len(preps), int(sizes.max())
-    node_type = np.full((b, nmax), -1, dtype=np.int64)
-    dist = np.zeros((b, nmax, nmax), dtype=np.int64)
-    in_deg = np.zeros((b, nmax), dtype=np.int64)
-    out_deg = np.zeros((b, nmax), dtype=np.int64)
-    for i, p in enumerate(preps):
-        n = len(p.node_type)
-        node_type[i, :n], dist[i, :n, :n] = p.node_type, p.dist
-        in_deg[i, :n], out_deg[i, :n] = p.in_degree, p.out_degree
-    d = torch.from_numpy(dist).to(device)
-    return DenseGraphs(
-        node_type=torch.from_numpy(node_type).to(device), mask=torch.from_numpy(node_type >= 0).to(device),
-        dist_fwd=d, dist_bwd=d.transpose(1, 2), in_degree=torch.from_numpy(in_deg).to(device),
-        out_degree=torch.from_numpy(out_deg).to(device), graphs=[],
-    )
+def build_ghn(config: GHNConfig):
+    """Build a freshly initialised :class:`~archlab.ghn.GHN` for ``config`` (the one build path)."""
+    if not isinstance(config, GHNConfig):
+        raise TypeError(f"build_ghn expects a GHNConfig, got {type(config).__name__}")
+    return GHN(config)

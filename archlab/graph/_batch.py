@@ -98,25 +98,37 @@ def to_dense(graphs: list[ArchGraph], max_dist: int = 50) -> DenseGraphs:
     """Pad ``graphs`` to a common size with distance matrices clipped at ``max_dist`` hops."""
     if not graphs:
         raise ValueError("to_dense needs at least one graph")
-    b, nmax = len(graphs), max(g.num_nodes for g in graphs)
+    parts = [
+        (g.node_type, shortest_path_lengths(g.edge_index, g.num_nodes, cutoff=max_dist),
+         np.bincount(g.edge_index[1], minlength=g.num_nodes),
+         np.bincount(g.edge_index[0], minlength=g.num_nodes))
+        for g in graphs
+    ]
+    return pad_dense(parts, graphs=list(graphs))
+
+
+def pad_dense(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+              graphs: list[ArchGraph], device: torch.device | str = "cpu") -> DenseGraphs:
+    """The :class:`DenseGraphs` layout from per-graph ``(node_type [n], dist [n, n], in_degree [n],
+    out_degree [n])`` arrays (callers that cache distances pass them here); tensors on ``device``."""
+    if not parts:
+        raise ValueError("pad_dense needs at least one graph")
+    b, nmax = len(parts), max(len(p[0]) for p in parts)
     node_type = np.full((b, nmax), -1, dtype=np.int64)
     dist = np.zeros((b, nmax, nmax), dtype=np.int64)
     in_deg = np.zeros((b, nmax), dtype=np.int64)
     out_deg = np.zeros((b, nmax), dtype=np.int64)
-    for i, g in enumerate(graphs):
-        n = g.num_nodes
-        node_type[i, :n] = g.node_type
-        dist[i, :n, :n] = shortest_path_lengths(g.edge_index, n, cutoff=max_dist)
-        in_deg[i, :n] = np.bincount(g.edge_index[1], minlength=n)
-        out_deg[i, :n] = np.bincount(g.edge_index[0], minlength=n)
-    d = torch.from_numpy(dist)
+    for i, (nt, d, din, dout) in enumerate(parts):
+        n = len(nt)
+        node_type[i, :n], dist[i, :n, :n], in_deg[i, :n], out_deg[i, :n] = nt, d, din, dout
+    d = torch.from_numpy(dist).to(device)
     return DenseGraphs(
-        node_type=torch.from_numpy(node_type),
-        mask=torch.from_numpy(node_type >= 0),
+        node_type=torch.from_numpy(node_type).to(device),
+        mask=torch.from_numpy(node_type >= 0).to(device),
         dist_fwd=d,
         dist_bwd=d.transpose(1, 2).contiguous(),
-        in_degree=torch.from_numpy(in_deg),
-        out_degree=torch.from_numpy(out_deg),
+        in_degree=torch.from_numpy(in_deg).to(device),
+        out_degree=torch.from_numpy(out_deg).to(device),
         graphs=list(graphs),
     )
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from archlab.plots._figure import pyplot, save_figure
+
 from ._types import ArchGraph
 from ._vocab import OP_TYPES
 
@@ -33,11 +35,7 @@ def _label(node) -> str:
 
 def plot_graph(graph: ArchGraph, path: str | Path, title: str | None = None, labels: bool | None = None) -> Path:
     """Save a drawing of ``graph`` to ``path`` (PNG/PDF/SVG by extension); returns the path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     pos = layer_positions(graph)
     depth = int(-pos[:, 1].min()) + 1
     width = int(np.abs(pos[:, 0]).max() * 2) + 1
@@ -60,7 +58,4 @@ def plot_graph(graph: ArchGraph, path: str | Path, title: str | None = None, lab
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title="node type")
     ax.axis("off")
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)

@@ -22,10 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from archlab.errors import ArchlabError
+
 from ._vocab import OP_INDEX, OP_TYPES
 
 
-class GraphError(ValueError):
+class GraphError(ArchlabError, ValueError):
     """An architecture graph could not be built or is malformed."""
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from archlab.errors import ArchlabError
+
 from ._genotype import Cell, Genotype
 
 INPUT_SIZES = {"cifar": 32, "imagenet": 224}  # default image size per input (stem) kind
@@ -39,7 +41,7 @@ def plan_input_size(input: str, image_size: int | None = None) -> int:
     return size
 
 
-class InvalidGenotype(ValueError):
+class InvalidGenotype(ArchlabError, ValueError):
     """The genotype yields a network with a missing or unused cell output."""
 
 

@@ -2,7 +2,7 @@
 
 Each step draws ``meta_batch`` genotypes from :func:`archlab.space.train_stream`, gives each a
 width sampled from ``widths``, predicts all their parameters with the GHN and trains on one shared
-image batch (mean loss over the meta-batch; see :mod:`archlab.ghn._train_step`). Defaults follow
+image batch (mean loss over the meta-batch; see :mod:`archlab.engine._train_step`). Defaults follow
 GHN-2 (Knyazev et al. 2021): meta-batch 8, image batch 64, Adam lr 1e-3, weight decay 1e-5,
 gradient clipping at 5 and a x0.1 step decay at 2/3 and 5/6 of the budget (ppuda: epochs 200 and
 250 of 300).
@@ -25,19 +25,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
+from archlab._io import atomic_save
+from archlab.data import dataset_info, load_dataset
+from archlab.engine import _ddp
+from archlab.engine._arch_stream import ArchSteps, meta_batches, networks_of
 from archlab.engine._common import (
     Budget,
     CSVLog,
     Stopwatch,
-    atomic_save,
     rng_state,
     seed_everything,
     set_rng_state,
 )
-from archlab.ghn import _ddp
-from archlab.ghn._arch_stream import ArchSteps, meta_batches, networks_of
-from archlab.ghn._train_step import chance_floor, meta_step
+from archlab.engine._train_step import chance_floor, meta_step
+from archlab.ghn import GHNConfig, build_ghn, save_ghn
 
 log = logging.getLogger("archlab.train")
 
@@ -146,7 +149,6 @@ class _State:
 
 def ghn_config_for(cfg: TrainConfig, num_classes: int, image_size: int):
     """The :class:`archlab.ghn.GHNConfig` for preset ``cfg.ghn`` plus ``cfg.ghn_overrides``."""
-    from archlab.ghn._config import GHNConfig
 
     return GHNConfig.preset(cfg.ghn, num_classes=num_classes, image_size=image_size,
                             **cfg.ghn_overrides)
@@ -203,8 +205,6 @@ def _check_resumable(saved: dict[str, Any], cfg: TrainConfig) -> None:
 
 def train_ghn(config: TrainConfig) -> TrainResult:
     """Train (or resume training) a GHN; save it with :func:`archlab.ghn.save_ghn` to ``config.out``."""
-    from archlab.data import dataset_info, load_dataset
-    from archlab.ghn import build_ghn, save_ghn
     cfg = config
     budget = cfg.budget()
     info = _ddp.setup(cfg.device)
@@ -358,7 +358,6 @@ def _row(state: _State, stats, lr: float, speed: float, elapsed: float, bpe: int
 
 
 def _progress(cfg: TrainConfig, info, total: int | None, initial: int):
-    from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, disable=not (cfg.progress and info.is_main),
                 desc=f"train {cfg.ghn}", unit="step", dynamic_ncols=True)

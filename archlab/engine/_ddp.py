@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from archlab.engine._common import resolve_device
+from archlab._device import resolve_device
 
 
 @dataclass(frozen=True)

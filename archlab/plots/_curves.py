@@ -5,17 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from archlab.plots._figure import pyplot, save_figure
+
 
 def plot_curves(histories: dict, path: str | os.PathLike, title: str = "") -> Path:
     """Save a two-panel PNG: train loss and test top-1 vs. epoch, one line per history.
 
     histories: ``{label: DataFrame}`` with columns ``epoch, train_loss, test_top1``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(10, 4))
     for label, h in histories.items():
         tr = h.dropna(subset=["train_loss"])
@@ -33,10 +31,4 @@ def plot_curves(histories: dict, path: str | os.PathLike, title: str = "") -> Pa
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path)

@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from archlab.engine._common import is_oom, topk_correct
-from archlab.ghn._ddp import DistInfo, all_sum
+from archlab.engine._ddp import DistInfo, all_sum
+from archlab.ghn import functional_logits
 
 
 @dataclass
@@ -74,7 +75,6 @@ def meta_step(
     explode_factor: float = 3.0,
 ) -> StepStats:
     """Update ``ghn`` (possibly DDP-wrapped) on ``models`` (this rank's share) and one image batch."""
-    from archlab.ghn import functional_logits
 
     stats = StepStats()
     amp = scaler.is_enabled()

@@ -25,6 +25,9 @@ from dataclasses import dataclass
 
 import torch
 
+from archlab.graph import build_graph
+from archlab.space import build_network, input_kind, train_stream
+
 
 @dataclass
 class ArchSteps(torch.utils.data.IterableDataset):
@@ -50,8 +53,6 @@ class ArchSteps(torch.utils.data.IterableDataset):
         super().__init__()
 
     def __iter__(self) -> Iterator[list[tuple]]:
-        from archlab.graph import build_graph
-        from archlab.space import train_stream
 
         width_rng = random.Random(self.seed)
         for _ in range(self.start):
@@ -77,7 +78,6 @@ def networks_of(step: list[tuple], num_classes: int, image_size: int, fc_dim: in
 def build_networks(genos_widths, num_classes: int, image_size: int, fc_dim: int,
                    device: torch.device | str = "cpu") -> list[torch.nn.Module]:
     """The training networks (on ``device``) for ``(genotype, width)`` pairs."""
-    from archlab.space import build_network, input_kind
 
     kind = input_kind(image_size)
     return [build_network(g, num_classes, input=kind, C=c, fc_dim=fc_dim, image_size=image_size).to(device)

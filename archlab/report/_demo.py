@@ -15,6 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archlab.data import dataset_info
+from archlab.engine._evaluate import evaluate, format_summary, summarize
+from archlab.engine._train import SHORT_CPU_BUDGET, TrainConfig, train_ghn
+from archlab.graph import build_graph, plot_graph, resolve_model
+from archlab.plots import plot_methods
+
 
 @dataclass
 class DemoConfig:
@@ -32,9 +38,6 @@ def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
     """Run the demo; return the paths written and the evaluation summary."""
     import torch
 
-    from archlab.engine._evaluate import evaluate, format_summary, summarize
-    from archlab.ghn._train import SHORT_CPU_BUDGET, TrainConfig, train_ghn
-    from archlab.graph import build_graph, plot_graph, resolve_model
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,7 +74,6 @@ def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
     for note in df.attrs.get("notes", []):
         echo(f"      note: {note}")
 
-    from archlab.data import dataset_info
 
     size = dataset_info("digits").image_size
     echo(f"[4/4] predicting all parameters of {cfg.model} (adapted to {size}x{size}) with the trained GHN-2")
@@ -81,32 +83,3 @@ def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
         echo(f"      {cfg.model} {r['method']:>7}: top-1 {r['top1']:.1f}%  ({r['n_params']:,} parameters)")
     echo(f"results in {out}/: evaluation.csv, evaluation_summary.csv, {plot_png.name}, {graph_png.name}")
     return {"summary": summary, "evaluation": df, "single": one, "plot": plot_png, "graph_plot": graph_png}
-
-
-def plot_methods(summary, path: str | Path, chance: float | None = None, title: str = "") -> Path:
-    """Bar chart of mean top-1 (± standard error) per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [r for r in summary.to_dict("records") if r["status"] == "ok"]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    names = [r["method"] for r in rows]
-    means = [r["top1_mean"] for r in rows]
-    ax.bar(names, means, yerr=[r["top1_se"] for r in rows], capsize=6,
-           color=["#4c72b0", "#dd8452", "#55a868"][: len(rows)])
-    for i, m in enumerate(means):
-        ax.text(i, m + 1, f"{m:.1f}%", ha="center", va="bottom")
-    if chance is not None:
-        ax.axhline(chance, color="k", ls="--", lw=1, label=f"chance ({chance:g}%)")
-        ax.legend(loc="upper right")
-    ax.set_ylabel("mean top-1 accuracy (%)  ± s.e.")
-    ax.set_xlabel("parameters from")
-    ax.set_ylim(0, max(means + [chance or 0]) * 1.25 + 5)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
