@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import archlab.space as S
-from archlab.space._storage import DATASET_DIR, dumps_record
+from archlab.space._storage import dumps_record, split_path
 
 
 def _g(**kw):
@@ -90,7 +90,7 @@ def test_splits_disjoint_and_unique():
 
 def test_shipped_eval_splits_match_generator():
     for split in S.EVAL_SPLITS:
-        path = DATASET_DIR / f"{split}.jsonl"
+        path = split_path(split)
         with open(path) as f:
             head = [line.rstrip("\n") for line in itertools.islice(f, 25)]
         fresh = [dumps_record(r) for r in S.generate_split(split, n=25)]

@@ -15,7 +15,6 @@ import itertools
 import os
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 
@@ -171,11 +170,13 @@ def train_stream(seed: int = 0) -> Iterator[Genotype]:
 
 
 def load_split(name: str, root: str | os.PathLike | None = None) -> list[Genotype]:
-    """Genotypes of a shipped split file ``datasets/deepnets1m/<name>.jsonl`` (or under ``root``)."""
+    """Genotypes of split ``name``: the shipped file inside the package, or ``<root>/<name>.jsonl``
+    for splits generated into a user folder (``archlab generate --split NAME --out ROOT``)."""
     _check_split(name)
-    path: Path = split_path(name, root)
-    if not path.exists():
+    path = split_path(name, root)
+    if not path.is_file():
+        where = f"folder {str(root)!r}" if root is not None else "the installed package (not shipped)"
         raise FileNotFoundError(
-            f"split file {str(path)!r} not found; regenerate it with "
-            f"`archlab generate --split {name} --out {path.parent}`")
+            f"split file {name}.jsonl not found in {where}; generate it with "
+            f"`archlab generate --split {name} --out {root or 'DIR'}` and pass that folder")
     return list(read_genotypes(path))

@@ -159,14 +159,15 @@ def plan_stats(plan: NetPlan) -> dict:
 
 
 def analytic_stats(genotype: Genotype, C: int = 32, fc_dim: int = 256, num_classes: int = 10,
-                   input: str = "cifar") -> dict:
+                   input: str = "cifar", image_size: int | None = None) -> dict:
     """Parameters, FLOPs (MACs), graph nodes by type and cell count of ``genotype`` built at
-    width ``C`` for ``input`` size, computed from the genotype alone (no torch).
+    width ``C`` for ``input`` images of ``image_size`` pixels (default: the input's), computed from the genotype alone (no torch).
 
     Returns ``{"params", "flops", "nodes": {op: count}, "num_nodes", "n_cells"}``; raises
     :class:`archlab.space.InvalidGenotype` for genotypes whose network would be disconnected.
     """
-    plan = plan_network(genotype, C=C, num_classes=num_classes, fc_dim=fc_dim, input=input)
+    plan = plan_network(genotype, C=C, num_classes=num_classes, fc_dim=fc_dim, input=input,
+                        image_size=image_size)
     out = plan_stats(plan)
     out["n_cells"] = genotype.n_cells
     return out

@@ -12,12 +12,15 @@ import io
 import json
 import os
 from collections.abc import Iterable, Iterator
+from importlib import resources
 from pathlib import Path
+
+from archlab._io import atomic_open
 
 from ._genotype import Genotype
 
-#: Where the shipped evaluation splits live (``<repo>/datasets/deepnets1m``).
-DATASET_DIR = Path(__file__).resolve().parents[2] / "datasets" / "deepnets1m"
+#: The package holding the shipped evaluation splits (package data, read with importlib.resources).
+SHIPPED_PACKAGE = "archlab.space.splits"
 
 
 def dumps_record(record: dict) -> str:
@@ -25,46 +28,34 @@ def dumps_record(record: dict) -> str:
     return json.dumps(record, sort_keys=True, separators=(",", ":"))
 
 
-def _open_write(path: Path, gz: bool):
-    if gz:
-        raw = open(path, "wb")  # noqa: SIM115 - closed via the returned wrapper
-        zf = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
-        return io.TextIOWrapper(zf, encoding="ascii", newline="\n"), raw
-    return open(path, "w", encoding="ascii", newline="\n"), None  # noqa: SIM115
-
-
 def write_split(records: Iterable[dict], path: str | os.PathLike) -> int:
-    """Stream ``records`` to ``path`` (JSON Lines, gzipped if it ends in ``.gz``), atomically:
-    written to a temporary file in the same folder, then renamed. Returns the record count."""
+    """Stream ``records`` to ``path`` (JSON Lines, gzipped if it ends in ``.gz``), atomically
+    (see :mod:`archlab._io`). Returns the record count."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     n = 0
-    try:
-        f, raw = _open_write(tmp, path.name.endswith(".gz"))
+    with atomic_open(path, "wb") as raw:
+        zf = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if path.name.endswith(".gz") else None
+        f = io.TextIOWrapper(zf if zf is not None else raw, encoding="ascii", newline="\n")
         try:
             for rec in records:
                 f.write(dumps_record(rec))
                 f.write("\n")
                 n += 1
+            f.flush()
         finally:
-            f.close()
-            if raw is not None:
-                raw.close()
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+            f.detach()
+            if zf is not None:
+                zf.close()
     return n
 
 
 def read_split(path: str | os.PathLike) -> Iterator[dict]:
     """Yield the records of a JSON Lines split file one at a time (constant memory)."""
-    path = Path(path)
-    if not path.exists():
+    if isinstance(path, (str, os.PathLike)):
+        path = Path(path)
+    if not path.is_file():
         raise FileNotFoundError(f"split file {str(path)!r} does not exist")
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="ascii") as f:
+    with _open_text(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -74,12 +65,21 @@ def read_split(path: str | os.PathLike) -> Iterator[dict]:
                 raise ValueError(f"{path}:{lineno}: not a JSON record ({e.msg})") from None
 
 
+def _open_text(path):
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="ascii")
+    return path.open("r", encoding="ascii")
+
+
 def read_genotypes(path: str | os.PathLike) -> Iterator[Genotype]:
     """Yield the :class:`Genotype` of each record of a split file."""
     for rec in read_split(path):
         yield Genotype.from_dict(rec["genotype"])
 
 
-def split_path(name: str, root: str | os.PathLike | None = None) -> Path:
-    """Path of a shipped split file: ``<root or DATASET_DIR>/<name>.jsonl``."""
-    return Path(root if root is not None else DATASET_DIR) / f"{name}.jsonl"
+def split_path(name: str, root: str | os.PathLike | None = None):
+    """The split file ``<name>.jsonl``: under ``root`` (a user folder of generated splits) or, with
+    no root, the shipped one inside the package (a :mod:`importlib.resources` traversable)."""
+    if root is not None:
+        return Path(root) / f"{name}.jsonl"
+    return resources.files(SHIPPED_PACKAGE).joinpath(f"{name}.jsonl")
