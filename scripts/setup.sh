@@ -6,7 +6,7 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import torch, torchvision, archlab, pytest, optuna, umap" >/dev/null 2>&1; then
+if ! .venv/bin/python -c "import torch, torchvision, archlab, pytest, optuna, umap, pyarrow" >/dev/null 2>&1; then
   # torch's CUDA build and its nvidia packages take about 6 GB installed, plus the downloads (not cached, to keep the peak low).
   need_kb=$((8 * 1024 * 1024))
   free_kb=$(df -Pk . | awk 'NR==2 {print $4}')

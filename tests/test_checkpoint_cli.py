@@ -6,8 +6,10 @@ import numpy as np
 import torch
 import torchvision
 
+from archlab.analysis import embedding_matrix, read_embeddings
 from archlab.cli import main
-from archlab.ghn import GHNConfig, build_ghn, load_ghn, save_ghn
+from archlab.engine import adapt_to_small_images
+from archlab.ghn import GHNConfig, build_ghn, fingerprint, load_ghn, save_ghn
 
 
 def test_predict_and_embed_cli(tmp_path, capsys):
@@ -21,9 +23,18 @@ def test_predict_and_embed_cli(tmp_path, capsys):
     assert state["fc.weight"].shape == (10, 512)
     for name, t in expected.items():
         assert torch.allclose(state[name], t, atol=1e-6), name
-    emb = tmp_path / "e.npy"
+    emb = tmp_path / "e.parquet"
     assert main(["embed", "--ckpt", str(ckpt), "--models", "resnet18,squeezenet1_0", "--out", str(emb)]) == 0
-    assert np.load(emb).shape == (2, 32)
+    df = read_embeddings(emb)
+    assert df["id"].tolist() == ["resnet18", "squeezenet1_0"] and set(df["source"]) == {"torchvision"}
+    assert embedding_matrix(df).shape == (2, 32)
+    ghn = load_ghn(ckpt)
+    assert df.attrs["archlab"]["ghn_fingerprint"] == fingerprint(ghn)
+    # the candidate is built as evaluate builds it: stem adapted to the GHN's 32-px images
+    direct = ghn.embed([adapt_to_small_images(torchvision.models.squeezenet1_0(num_classes=10), 32)])
+    assert np.allclose(embedding_matrix(df)[1], direct[0], atol=1e-5)
+    adapted = adapt_to_small_images(torchvision.models.resnet18(num_classes=10), 32)
+    assert df.loc[0, "params"] == sum(p.numel() for p in adapted.parameters())
 
 
 def test_cli_errors(tmp_path, capsys):

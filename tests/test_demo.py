@@ -26,7 +26,7 @@ def test_demo_trains_evaluates_predicts_and_resumes(tmp_path):
         assert step in first.stdout
     df = pd.read_csv(out / "evaluation.csv")
     assert sorted(df["method"].unique()) == ["ghn", "mlp-ghn", "random"]
-    assert df.groupby("method")["arch"].nunique().tolist() == [3, 3, 3]
+    assert df.groupby("method")["id"].nunique().tolist() == [3, 3, 3]
     assert df["top1"].between(0, 100).all()
     for png in ("evaluation.png", "graph_resnet18.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

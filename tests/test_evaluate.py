@@ -55,7 +55,7 @@ def _split_eval(ghn, baseline=None):
 
 def test_evaluate_split_without_baseline_says_so(tiny_ckpts):
     df = _split_eval(tiny_ckpts[0])
-    assert set(df["method"]) == {"ghn", "random"} and df["arch"].nunique() == 2
+    assert set(df["method"]) == {"ghn", "random"} and df["id"].nunique() == 2
     assert (df["n_images"] == 64).all()
     assert df["top1"].between(0, 100).all() and (df["top5"] >= df["top1"]).all()
     assert any("batch statistics" in n for n in df.attrs["notes"])

@@ -1,10 +1,8 @@
-"""``archlab embed``: graph embeddings (mean final node states) of architectures from a GHN."""
+"""``archlab embed``: graph embeddings of candidate architectures from a GHN, as Parquet."""
 
 from __future__ import annotations
 
 import argparse
-
-HELP = "Graph embeddings of architectures from a GHN"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -12,80 +10,50 @@ def configure(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--models", help="comma-separated torchvision names or file.py:ClassName specs")
     src.add_argument("--split", help="a DeepNets-1M split name (e.g. test), built with the GHN's classes")
-    p.add_argument("--out", required=True, help="output .npy file, shape (N, hid)")
+    src.add_argument("--genotypes", help="a JSON Lines genotype file (archlab generate / search export)")
+    src.add_argument("--train", type=int, metavar="N", help="the first N architectures of the train stream")
+    p.add_argument("--seed", type=int, default=0, help="train-stream seed for --train (default 0)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N architectures of a split/file")
+    p.add_argument("--out", required=True, help="output Parquet file (id, source, embedding, metadata)")
     p.add_argument("--batch-size", type=int, default=64, help="architectures per GHN pass")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--no-progress", action="store_true")
+    p.epilog = ("examples:\n  archlab embed --ckpt ghn.pt --split test --out test.parquet\n"
+                "  archlab embed --ckpt ghn.pt --models resnet18,my_net.py:Net --out mine.parquet")
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def run(args: argparse.Namespace) -> int:
     import os
-    import tempfile
-    from pathlib import Path
 
-    import numpy as np
-
+    from archlab._device import resolve_device
+    from archlab.analysis import embed_candidates, file_info, write_embeddings
     from archlab.cli import UsageError
-    from archlab.cli._predict import _device
-    from archlab.ghn import CheckpointError, load_ghn
-    from archlab.graph import GraphError, build_graph
+    from archlab.engine import from_genotype_file, from_models, from_split, from_train_stream
+    from archlab.ghn import load_ghn
 
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
-    try:
-        ghn = load_ghn(args.ckpt, map_location=_device(args.device))
-    except CheckpointError as e:
-        raise UsageError(str(e)) from e
-    names, models = _models(args, ghn)
-    try:
-        graphs = [build_graph(m) for m in _progress(models, len(names))]
-    except GraphError as e:
-        raise UsageError(f"cannot build a graph: {e}") from e
-    emb = ghn.embed(graphs, batch_size=args.batch_size)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, emb)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    print(f"embedded {len(names)} architectures -> {emb.shape} float32, written to {out}")
-    return 0
-
-
-def _models(args, ghn):
-    """``(names, iterator of models)`` from ``--models`` or ``--split``."""
-    from archlab.cli import UsageError
-    from archlab.graph import GraphError, resolve_model
-
+    for flag in ("limit", "train"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise UsageError(f"--{flag} must be >= 1, got {value}")
+    if not args.out.endswith(".parquet"):
+        raise UsageError(f"--out {args.out!r}: embeddings are written as Parquet; name the file *.parquet")
+    if os.path.abspath(args.out) == os.path.abspath(args.ckpt):
+        raise UsageError(f"--out {args.out!r} is the checkpoint itself; choose another file")
+    ghn = load_ghn(args.ckpt, map_location=resolve_device(args.device))
     if args.models:
-        specs = [s.strip() for s in args.models.split(",") if s.strip()]
-        if not specs:
-            raise UsageError("--models is empty; give e.g. resnet18,vgg11")
-        models = []
-        for s in specs:
-            try:
-                models.append(resolve_model(s, num_classes=ghn.num_classes))
-            except (GraphError, ValueError, ImportError, AttributeError) as e:
-                raise UsageError(f"cannot build model {s!r}: {e}") from e
-        return specs, iter(models)
-    try:
-        from archlab.space import build_network, input_kind, load_split
-    except ImportError as e:  # the space package is optional for this verb
-        raise UsageError(f"--split needs archlab.space ({e})") from e
-    try:
-        genotypes = load_split(args.split)
-    except (FileNotFoundError, ValueError) as e:
-        raise UsageError(str(e)) from e
-    size = ghn.image_size
-    names = [f"{args.split}[{i}]" for i in range(len(genotypes))]
-    return names, (build_network(g, num_classes=ghn.num_classes, input=input_kind(size), image_size=size)
-                   for g in genotypes)
-
-
-def _progress(it, total: int):
-    from tqdm import tqdm
-
-    return tqdm(it, total=total, desc="graphs", unit="net", disable=total < 20)
+        cands, total = from_models(args.models.split(",")), None
+    elif args.split:
+        cands, total = from_split(args.split, limit=args.limit), None
+    elif args.genotypes:
+        cands, total = from_genotype_file(args.genotypes, limit=args.limit), None
+    else:
+        cands, total = from_train_stream(args.train, seed=args.seed), args.train
+    total = len(cands) if total is None else total
+    chunks = embed_candidates(ghn, cands, batch_size=args.batch_size, total=total,
+                              progress=not args.no_progress)
+    n = write_embeddings(chunks, args.out, file_info(ghn))
+    print(f"embedded {n} architectures ({ghn.config.hid}-d) with {args.ckpt}; written to {args.out}")
+    return 0

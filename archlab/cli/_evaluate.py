@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Accuracy of networks with GHN-predicted parameters, with baselines"
-
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt", required=True, help="trained GHN checkpoint")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--split", help="shipped architecture split: val, test, wide, deep, dense, bnfree")
     what.add_argument("--models", help="comma-separated model specs, e.g. resnet50,convnext_tiny,vit_b_16")
+    what.add_argument("--genotypes", help="a JSON Lines genotype file (archlab generate / search export)")
     p.add_argument("--baseline-ckpt", default=None, help="a trained MLP GHN (baseline row)")
     p.add_argument("--dataset", default="digits", help="digits (default), cifar10, imagenet")
     p.add_argument("--data-dir", default=None)
@@ -19,7 +18,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="download the dataset into --data-dir when missing (needs internet)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N architectures")
     p.add_argument("--max-images", type=int, default=None, help="use only the first N test images")
-    p.add_argument("--width", type=int, default=32, help="channel width C of split networks (32)")
+    p.add_argument("--width", type=int, default=None,
+                   help="channel width C of genotype networks (default: the split's own, 32; wide: 128)")
     p.add_argument("--no-adapt", action="store_true",
                    help="keep torchvision stems unchanged on small images")
     p.add_argument("--json", default=None, help="write per-architecture rows and the aggregate")
@@ -31,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     import os
 
+    from archlab._io import atomic_write_text
     from archlab.cli import UsageError
-    from archlab.engine._common import atomic_write_text
     from archlab.engine._evaluate import evaluate, format_summary, summarize
 
     for path in (args.ckpt, args.baseline_ckpt):
@@ -40,15 +40,16 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"checkpoint not found: {path!r}")
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     try:
-        df = evaluate(args.ckpt, split=args.split, models=models, dataset=args.dataset,
+        df = evaluate(args.ckpt, split=args.split, models=models, genotypes=args.genotypes, dataset=args.dataset,
                       data_dir=args.data_dir, baseline=args.baseline_ckpt, download=args.download, limit=args.limit,
                       max_images=args.max_images, width=args.width, adapt=not args.no_adapt,
                       device=args.device, progress=not args.no_progress)
     except (ValueError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
     summary = summarize(df)
-    what = f"split {args.split!r}" if args.split else f"models {', '.join(models)}"
-    print(f"{args.dataset} test set, {what} ({df['arch'].nunique()} architectures); "
+    what = (f"split {args.split!r}" if args.split else f"genotypes {args.genotypes}" if args.genotypes
+            else f"models {', '.join(models)}")
+    print(f"{args.dataset} test set, {what} ({df['id'].nunique()} architectures); "
           "mean ± standard error over architectures")
     print(format_summary(summary))
     for note in df.attrs.get("notes", []):

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
-from archlab.engine._common import resolve_device, topk_correct
+from archlab._device import resolve_device
+from archlab.data import dataset_info, load_dataset, make_loader
+from archlab.engine._candidate import Candidate, from_genotype_file, from_models, from_split
+from archlab.engine._common import topk_correct
+from archlab.errors import UsageError
+from archlab.ghn import load_ghn, use_batch_stats
 from archlab.space import input_kind
 
 METHODS = ("ghn", "random", "mlp-ghn")
@@ -28,7 +34,6 @@ BN_NOTE = ("BatchNorm uses batch statistics of each test batch (predicted parame
 def accuracy(model: nn.Module, loader: Iterable, device: torch.device,
              max_images: int | None = None) -> tuple[float, float, int]:
     """Top-1 and top-5 accuracy (%) of ``model`` on ``loader``, and the number of images used."""
-    from archlab.ghn import use_batch_stats
 
     model.to(device)
     use_batch_stats(model)
@@ -59,43 +64,52 @@ def _as_ghn(ghn_or_path: Any):
     if ghn_or_path is None:
         return None
     if isinstance(ghn_or_path, (str, os.PathLike)):
-        from archlab.ghn import load_ghn
-
         return load_ghn(ghn_or_path)
     return ghn_or_path
 
 
-def architecture_factories(
-    split: str | None = None,
-    models: list[str] | None = None,
-    num_classes: int = 10,
-    image_size: int = 32,
-    adapt: bool = True,
-    width: int = 32,
-    limit: int | None = None,
-) -> list[tuple[str, Callable[[], nn.Module]]]:
-    """``(name, make_model)`` pairs for a shipped split or torchvision/file model specs."""
-    if (split is None) == (not models):
-        raise ValueError("give exactly one of split= or models=")
-    out: list[tuple[str, Callable[[], nn.Module]]] = []
-    if split is not None:
-        from archlab.space import build_network, load_split
+def population(split: str | None = None, models: list[str] | None = None,
+               genotypes: str | os.PathLike | None = None, limit: int | None = None,
+               width: int | None = None, split_root: str | os.PathLike | None = None) -> list[Candidate]:
+    """The candidates named by exactly one of ``split``, ``models`` or a ``genotypes`` file."""
+    given = [k for k, v in (("split", split), ("models", models), ("genotypes", genotypes)) if v]
+    if len(given) != 1:
+        raise UsageError(f"give exactly one of split=, models=, genotypes=; got {given or 'none'}")
+    if split:
+        return from_split(split, root=split_root, limit=limit, width=width)
+    if genotypes:
+        return from_genotype_file(genotypes, limit=limit, width=width)
+    specs = models.split(",") if isinstance(models, str) else list(models)
+    return from_models(specs)[:limit]
 
-        kind = input_kind(image_size)
-        for i, g in enumerate(load_split(split)[:limit]):
-            out.append((f"{split}/{i}", lambda g=g: build_network(g, num_classes, input=kind, C=width,
-                                                                  image_size=image_size)))
-    else:
-        from archlab.engine._adapt import adapt_to_small_images
-        from archlab.graph import resolve_model
 
-        def make(spec: str) -> nn.Module:
-            m = resolve_model(spec, num_classes=num_classes)
-            return adapt_to_small_images(m, image_size) if adapt and input_kind(image_size) == "cifar" else m
+def evaluate_candidates(candidates: Iterable[Candidate], ghns: dict[str, Any], loader: Iterable,
+                        num_classes: int, image_size: int, device: Any = "cpu", adapt: bool = True,
+                        seed: int = 0, progress: bool = True):
+    """The data-free core of :func:`evaluate`: one row per candidate and method on ``loader``.
 
-        for spec in list(models)[:limit]:
-            out.append((spec, lambda s=spec: make(s)))
-    return out
+    ghns: ``{"ghn": GHN, "mlp-ghn": GHN or None}``; the ``random`` row (the network's own
+    initialisation) is always computed. Every network starts from ``torch.manual_seed(seed)``.
+    """
+    import pandas as pd
+
+    dev = resolve_device(device)
+    candidates = list(candidates)
+    rows: list[dict[str, Any]] = []
+    for cand in tqdm(candidates, desc="evaluate", disable=not progress):
+        for method in METHODS:
+            g = ghns.get(method)
+            if method != "random" and g is None:
+                continue
+            torch.manual_seed(seed)
+            model = cand.build(num_classes, image_size, adapt=adapt)
+            if g is not None:
+                g.predict(model)
+            top1, top5, n = accuracy(model, loader, dev)
+            rows.append({"id": cand.id, "source": cand.source, "method": method, "top1": top1,
+                         "top5": top5, "n_images": n, "n_params": sum(p.numel() for p in model.parameters())})
+            del model
+    return pd.DataFrame(rows, columns=["id", "source", "method", "top1", "top5", "n_images", "n_params"])
 
 
 def evaluate(
@@ -109,24 +123,22 @@ def evaluate(
     limit: int | None = None,
     max_images: int | None = None,  # a fixed random subset of the test set
     batch_size: int = 64,
-    width: int = 32,
+    width: int | None = None,
     adapt: bool = True,
     device: str = "auto",
     seed: int = 0,
     progress: bool = True,
+    genotypes: str | os.PathLike | None = None,
+    candidates: list[Candidate] | None = None,
 ):
     """Top-1/top-5 (%) per architecture and method on the test split of ``dataset``.
 
     ghn, baseline: a GHN or a checkpoint path (``baseline``: a trained MLP GHN; None = not given).
-    split: a shipped split name (see :func:`archlab.space.load_split`) or models: model specs.
-    Returns a long DataFrame (``arch, method, top1, top5, n_images, n_params``) whose
+    What to evaluate: ``candidates``, or one of ``split`` (a shipped split name), ``models`` (model
+    specs) or ``genotypes`` (a JSON Lines file); ``width`` overrides the split's own width.
+    Returns a long DataFrame (``id, source, method, top1, top5, n_images, n_params``) whose
     ``attrs["notes"]`` say how BN was run and which baselines are missing; see :func:`summarize`.
     """
-    import pandas as pd
-    from tqdm.auto import tqdm
-
-    from archlab.data import dataset_info, load_dataset, make_loader
-
     dev = resolve_device(device)
     info = dataset_info(dataset)
     ghns = {"ghn": _as_ghn(ghn), "mlp-ghn": _as_ghn(baseline)}
@@ -135,30 +147,18 @@ def evaluate(
             g.to(dev).eval()
             nc = getattr(getattr(g, "config", None), "num_classes", info.num_classes)
             if nc != info.num_classes:
-                raise ValueError(f"{key} predicts {nc}-class classifiers but {dataset} has "
+                raise UsageError(f"{key} predicts {nc}-class classifiers but {dataset} has "
                                  f"{info.num_classes} classes")
+    if candidates is None:
+        candidates = population(split, models, genotypes, limit, width)
     test = fixed_subset(load_dataset(dataset, data_dir, split="test", download=download), max_images, seed)
     loader = make_loader(test, batch_size, shuffle=False)
-    archs = architecture_factories(split, models, info.num_classes, info.image_size, adapt, width, limit)
-    rows: list[dict[str, Any]] = []
-    for name, make in tqdm(archs, desc="evaluate", disable=not progress):
-        for method in METHODS:
-            g = ghns.get(method)
-            if method != "random" and g is None:
-                continue
-            torch.manual_seed(seed)
-            model = make()
-            if g is not None:
-                g.predict(model)
-            top1, top5, n = accuracy(model, loader, dev)
-            rows.append({"arch": name, "method": method, "top1": top1, "top5": top5, "n_images": n,
-                         "n_params": sum(p.numel() for p in model.parameters())})
-            del model
-    df = pd.DataFrame(rows, columns=["arch", "method", "top1", "top5", "n_images", "n_params"])
+    df = evaluate_candidates(candidates, ghns, loader, info.num_classes, info.image_size, dev,
+                             adapt=adapt, seed=seed, progress=progress)
     notes = [BN_NOTE]
     if ghns["mlp-ghn"] is None:
         notes.append("mlp-ghn baseline: not provided (pass baseline= / --baseline-ckpt).")
-    if models and adapt and input_kind(info.image_size) == "cifar":
+    if adapt and input_kind(info.image_size) == "cifar" and any(not c.is_genotype for c in candidates):
         notes.append("torchvision models adapted to small images (3x3 stride-1 stem, no stem max-pool).")
     df.attrs["notes"] = notes
     df.attrs["dataset"] = dataset
