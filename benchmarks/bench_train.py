@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="channel widths sampled per architecture (default: archlab train's)")
     ap.add_argument("--steps", type=int, default=10, help="meta-steps per timed window")
     ap.add_argument("--runs", type=int, default=5, help="timed windows per setting")
+    ap.add_argument("--settings", default=None,
+                    help="comma-separated settings to time, fp32 (the baseline) always among them "
+                         "(default: fp32,fp32+w, plus amp,amp+w on CUDA; fp32 alone for a quick run)")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     info = dataset_info(args.dataset)
@@ -94,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"fp32": (False, 0), "fp32+w": (False, 1)}
     if device.type == "cuda":
         settings |= {"amp": (True, 0), "amp+w": (True, 1)}
+    if args.settings:
+        chosen = {"fp32", *args.settings.split(",")}
+        unknown = sorted(chosen - set(settings))
+        if unknown:
+            raise ValueError(f"unknown --settings {', '.join(unknown)} on {device.type}; "
+                             f"choose from {', '.join(settings)}")
+        settings = {k: v for k, v in settings.items() if k in chosen}
     runners = {k: _make_runner(args, device, amp, workers, images, targets, info.num_classes,
                                info.image_size) for k, (amp, workers) in settings.items()}
     for run in runners.values():
