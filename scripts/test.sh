@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/system-packages.sh
 set +e
 .venv/bin/python -m pytest -n 2 --dist loadfile -q "$@"
 rc=$?

@@ -12,8 +12,24 @@ from archlab.analysis._embeddings import (
     read_embeddings,
     write_embeddings,
 )
+from archlab.analysis._map import EmbeddingMap, map_frame
+from archlab.analysis._metrics import ranking_metrics
+from archlab.analysis._params import InvalidParameterError, NotFittedError
+from archlab.analysis._proxies import PROXIES, zero_cost
+from archlab.analysis._shift import ShiftScore, shift_table, to_percentile, verdicts
 
 __all__ = [
+    "EmbeddingMap",
+    "map_frame",
+    "PROXIES",
+    "ranking_metrics",
+    "zero_cost",
+    "InvalidParameterError",
+    "NotFittedError",
+    "ShiftScore",
+    "shift_table",
+    "to_percentile",
+    "verdicts",
     "EmbeddingFileError",
     "check_compatible",
     "embed_candidates",
