@@ -23,7 +23,6 @@ from archlab._io import atomic_open
 from archlab.engine import Candidate
 from archlab.errors import ArchlabError, UsageError
 from archlab.ghn import fingerprint
-from archlab.graph import build_graph
 
 META_KEY = b"archlab"
 BASE_COLUMNS = ("id", "source", "embedding")
@@ -34,10 +33,12 @@ class EmbeddingFileError(ArchlabError, ValueError):
 
 
 def embed_candidates(ghn, candidates: Iterable[Candidate], batch_size: int = 64, metadata: bool = True,
-                     progress: bool = True, total: int | None = None) -> Iterator[pd.DataFrame]:
+                     progress: bool = True, total: int | None = None,
+                     input_size: Any = None) -> Iterator[pd.DataFrame]:
     """Yield DataFrames of up to ``batch_size`` rows (``id, source, embedding`` + metadata).
 
-    Each candidate is built for the GHN's classes and image size, its graph as GHN.predict builds it.
+    Each candidate is built for the GHN's classes and image size, its graph as GHN.predict builds
+    it (at ``input_size``; default the native size, else the GHN's image size).
     """
     size = ghn.image_size
     buf: list[tuple[Candidate, Any]] = []
@@ -47,18 +48,21 @@ def embed_candidates(ghn, candidates: Iterable[Candidate], batch_size: int = 64,
         graphs = [g for _, g in buf]
         emb = ghn.embed(graphs, batch_size=len(graphs))
         rows = []
-        for (cand, _), e in zip(buf, emb):
+        for (cand, g), e in zip(buf, emb):
             row: dict[str, Any] = {"id": cand.id, "source": cand.source, "embedding": e.astype(np.float32)}
             if metadata:
-                row.update(cand.metadata(ghn.num_classes, size))
+                row.update(cand.metadata(ghn.num_classes, size, graph=g, input_size=input_size))
             rows.append(row)
         bar.update(len(buf))
         buf.clear()
         return pd.DataFrame(rows)
 
     for cand in candidates:
-        model = cand.build(ghn.num_classes, size)
-        buf.append((cand, build_graph(model)))  # as GHN.predict builds it (native input size)
+        if cand.is_genotype and input_size is None:  # straight from the genotype: no network built
+            graph = cand.graph(ghn.num_classes, size)
+        else:
+            graph = ghn.graph_of(cand.build(ghn.num_classes, size), input_size)  # as GHN.predict builds it
+        buf.append((cand, graph))
         if len(buf) >= batch_size:
             yield flush()
     if buf:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from archlab.cli._args import add_examples
+
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (re-running resumes there)")
@@ -13,14 +15,14 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="resnet18", help="torchvision model whose parameters to predict")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--seed", type=int, default=0)
+    add_examples(p, "archlab demo", "archlab demo --minutes 10 --archs 100 --model resnet50 --out runs/demo50")
 
 
 def run(args: argparse.Namespace) -> int:
-    from archlab.cli import UsageError
+    from archlab.cli._args import check_output_dir
     from archlab.report._demo import DemoConfig, run_demo
 
-    if args.minutes <= 0 or args.mlp_minutes <= 0 or args.archs <= 0:
-        raise UsageError("--minutes, --mlp-minutes and --archs must be positive")
+    check_output_dir(args.out)
     run_demo(DemoConfig(out=args.out, minutes=args.minutes, mlp_minutes=args.mlp_minutes,
                         archs=args.archs, model=args.model, device=args.device, seed=args.seed))
     return 0

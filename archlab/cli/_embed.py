@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from archlab.cli._args import add_examples, add_input_size
+
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt", required=True, help="GHN checkpoint written by `archlab train` / save_ghn")
@@ -11,38 +13,34 @@ def configure(p: argparse.ArgumentParser) -> None:
     src.add_argument("--models", help="comma-separated torchvision names or file.py:ClassName specs")
     src.add_argument("--split", help="a DeepNets-1M split name (e.g. test), built with the GHN's classes")
     src.add_argument("--genotypes", help="a JSON Lines genotype file (archlab generate / search export)")
-    src.add_argument("--train", type=int, metavar="N", help="the first N architectures of the train stream")
+    src.add_argument("--train", type=int, metavar="N",
+                     help="the first N architectures of the train stream")
     p.add_argument("--seed", type=int, default=0, help="train-stream seed for --train (default 0)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N architectures of a split/file")
+    p.add_argument("--limit", type=int, default=None,
+                   help="only the first N architectures of a split/file")
     p.add_argument("--out", required=True, help="output Parquet file (id, source, embedding, metadata)")
     p.add_argument("--batch-size", type=int, default=64, help="architectures per GHN pass")
+    add_input_size(p)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--no-progress", action="store_true")
-    p.epilog = ("examples:\n  archlab embed --ckpt ghn.pt --split test --out test.parquet\n"
-                "  archlab embed --ckpt ghn.pt --models resnet18,my_net.py:Net --out mine.parquet")
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_examples(p, "archlab embed --ckpt ghn.pt --split test --out test.parquet",
+                 "archlab embed --ckpt ghn.pt --models resnet18,my_net.py:Net --out mine.parquet")
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     from archlab._device import resolve_device
     from archlab.analysis import embed_candidates, file_info, write_embeddings
     from archlab.cli import UsageError
+    from archlab.cli._args import check_at_least, check_input_size, check_output_file
     from archlab.engine import from_genotype_file, from_models, from_split, from_train_stream
-    from archlab.ghn import load_ghn
+    from archlab.engine._evaluate import open_ghn
 
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
-    for flag in ("limit", "train"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise UsageError(f"--{flag} must be >= 1, got {value}")
+    check_at_least(args, 1, "batch_size", "limit", "train")
     if not args.out.endswith(".parquet"):
         raise UsageError(f"--out {args.out!r}: embeddings are written as Parquet; name the file *.parquet")
-    if os.path.abspath(args.out) == os.path.abspath(args.ckpt):
-        raise UsageError(f"--out {args.out!r} is the checkpoint itself; choose another file")
-    ghn = load_ghn(args.ckpt, map_location=resolve_device(args.device))
+    check_input_size(args.input_size)
+    check_output_file(args.out, "--out", {"--ckpt": args.ckpt, "--genotypes": args.genotypes})
+    ghn = open_ghn(args.ckpt, map_location=resolve_device(args.device))
     if args.models:
         cands, total = from_models(args.models.split(",")), None
     elif args.split:
@@ -53,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         cands, total = from_train_stream(args.train, seed=args.seed), args.train
     total = len(cands) if total is None else total
     chunks = embed_candidates(ghn, cands, batch_size=args.batch_size, total=total,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, input_size=args.input_size)
     n = write_embeddings(chunks, args.out, file_info(ghn))
     print(f"embedded {n} architectures ({ghn.config.hid}-d) with {args.ckpt}; written to {args.out}")
     return 0

@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from archlab.cli._args import add_examples
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", required=True,
@@ -16,25 +18,35 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True,
                         help="output folder (writes <split>.jsonl) or a .jsonl / .jsonl.gz file path")
     parser.add_argument("--seed", type=int, default=None, help="seed (default: the split's documented seed)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (output is identical)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes (output is identical)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_examples(parser, "archlab generate --split eval --out splits/",
+                 "archlab generate --split train -n 1000 --seed 3 --out train1k.jsonl.gz")
 
 
 def _target(out: str, split: str, several: bool) -> Path:
+    """The file to write: ``out`` itself (a .jsonl / .jsonl.gz path) or ``out/<split>.jsonl``;
+    checked before any genotype is generated."""
+    from archlab.cli import UsageError
+    from archlab.cli._args import check_output_dir, check_output_file
+
     p = Path(out)
     if p.name.endswith((".jsonl", ".jsonl.gz")):
         if several:
-            from archlab.cli import UsageError
-
             raise UsageError(f"--split eval writes several files; --out must be a folder, got {out!r}")
-        return p
-    return p / f"{split}.jsonl"
+        return check_output_file(p, "--out")
+    if p.is_file():
+        raise UsageError(f"--out {out!r} is an existing file that is not JSON Lines; give a folder "
+                         "or a .jsonl / .jsonl.gz file path")
+    return check_output_dir(p, "--out") / f"{split}.jsonl"
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from archlab.cli import UsageError
+    from archlab.cli._args import check_at_least
     from archlab.space import EVAL_SPLITS, SPLITS, generate_split, write_split
 
     if args.split == "eval":
@@ -46,13 +58,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown split {args.split!r}; choose from {', '.join(names)}, eval")
     else:
         splits = [args.split]
-    if args.n is not None and args.n < 0:
-        raise UsageError(f"-n must be >= 0; got {args.n}")
-    if args.workers < 1:
-        raise UsageError(f"--workers must be >= 1; got {args.workers}")
-    for split in splits:
+    check_at_least(args, 0, "n")
+    check_at_least(args, 1, "workers")
+    paths = {split: _target(args.out, split, len(splits) > 1) for split in splits}
+    for split, path in paths.items():
         n = SPLITS[split]["n"] if args.n is None else args.n
-        path = _target(args.out, split, len(splits) > 1)
         start = time.perf_counter()
         records = generate_split(split, n=n, seed=args.seed, workers=args.workers)
         bar = tqdm(records, total=n, desc=split, unit="arch", disable=args.quiet)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from archlab.cli._args import add_examples
+
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", help="torchvision model name or path/to/file.py:ClassName")
-    p.add_argument("--input-size", help="input size as CxHxW (default: the model's native size)")
-    p.add_argument("--num-classes", type=int, default=None, help="classifier outputs (default: model default)")
+    p.add_argument("--input-size", metavar="CxHxW",
+                   help="input size as CxHxW, HxW or N (default: the model's native size)")
+    p.add_argument("--num-classes", type=int, default=None,
+                   help="classifier outputs (default: model default)")
     p.add_argument("--strict", action="store_true", help="fail on fallback-typed or unused parameters")
     p.add_argument("--mode", choices=["ghn2", "ghn3"], default="ghn2",
                    help="graph conventions of the published GHN-2 (default) or GHN-3 code")
@@ -16,24 +20,32 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", metavar="FILE", help="draw the graph (PNG/PDF/SVG)")
     p.add_argument("--zoo", action="store_true", help="coverage table over the torchvision zoo")
     p.add_argument("--filter", default="*", help="with --zoo: glob over model names (e.g. 'resnet*')")
+    add_examples(p, "archlab graph resnet50 --plot resnet50.png --json resnet50.json",
+                 "archlab graph my_net.py:Net --input-size 3x32x32 --strict")
 
 
 def run(args: argparse.Namespace) -> int:
+    from archlab._io import atomic_write_text
     from archlab.cli import UsageError
-    from archlab.graph import GraphError, build_graph, plot_graph, resolve_model
+    from archlab.cli._args import check_at_least, check_input_size, check_output_file
+    from archlab.graph import build_graph, plot_graph, resolve_model
+    from archlab.plots import check_image_path
 
     if args.zoo:
         return _zoo(args.filter)
     if not args.model:
         raise UsageError("give a MODEL (torchvision name or file.py:ClassName) or --zoo")
-    try:
-        model = resolve_model(args.model, num_classes=args.num_classes)
-        g = build_graph(model, input_size=args.input_size, strict=args.strict, mode=args.mode)
-    except GraphError as e:
-        raise UsageError(str(e)) from e
+    check_at_least(args, 1, "num_classes")
+    check_input_size(args.input_size)
+    if args.json:
+        check_output_file(args.json, "--json")
+    if args.plot:
+        check_image_path(args.plot)
+    model = resolve_model(args.model, num_classes=args.num_classes)
+    g = build_graph(model, input_size=args.input_size, strict=args.strict, mode=args.mode)
     print(summary(args.model, g))
     if args.json:
-        g.to_json(args.json)
+        atomic_write_text(g.to_json(), args.json)
         print(f"graph written to {args.json}")
     if args.plot:
         plot_graph(g, args.plot, title=f"{args.model}: {g.num_nodes} nodes, {g.num_edges} edges")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +14,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ._base import TensorImageDataset, check_split, per_class_subset, select, train_val_indices
+from archlab.errors import DataError, UsageError
+
+from ._base import (
+    DataNotFoundError,
+    TensorImageDataset,
+    check_split,
+    per_class_subset,
+    select,
+    train_val_indices,
+)
 from ._cifar import CIFAR_SPECS, cifar_arrays
 from ._digits import DIGITS_MEAN, DIGITS_SIZE, DIGITS_STD, load_digits_dataset
 from ._transforms import TensorTransform, imagenet_transform
@@ -49,7 +61,7 @@ _INFO = {
 def _check_name(name: str) -> str:
     key = name.lower().replace("-", "").replace("_", "")
     if key not in _INFO:
-        raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+        raise UsageError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
     return key
 
 
@@ -90,12 +102,13 @@ def load_dataset(
         for a 1,000-image few-shot CIFAR-10 training set.
 
     The returned dataset has ``classes``, ``source`` (what was found where), ``split`` and
-    ``indices`` (positions in the full official split).
+    ``indices`` (positions in the full official split). A missing, empty, wrongly laid out or
+    unreadable dataset raises :class:`~archlab.errors.DataError` naming the folder (or file).
     """
     key = _check_name(name)
     check_split(split)
     if split == "val" and not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"split 'val' needs 0 < val_fraction < 1; got {val_fraction}")
+        raise UsageError(f"split 'val' needs 0 < val_fraction < 1; got {val_fraction}")
     if augment is None:
         augment = split == "train"
     if key == "digits":
@@ -103,16 +116,18 @@ def load_dataset(
     if data_dir is None:
         if not download or key == "imagenet":
             hint = "" if key == "imagenet" else " (or pass download=True to fetch it)"
-            raise ValueError(f"dataset {name!r} needs data_dir: the directory holding it{hint}")
+            raise DataError(f"dataset {name!r} needs data_dir (--data-dir): the directory holding it{hint}")
         data_dir = default_download_dir() / key
     data_dir = Path(data_dir).expanduser()
     info = _INFO[key]
     if key == "imagenet":
         if download:
-            raise ValueError("ImageNet cannot be downloaded; pass data_dir with train/ and val/")
-        return _load_imagenet(data_dir, split, val_fraction, seed, augment, n_per_class, info)
+            raise UsageError("ImageNet cannot be downloaded; pass data_dir with train/ and val/")
+        with _data_errors(info, data_dir):
+            return _load_imagenet(data_dir, split, val_fraction, seed, augment, n_per_class, info)
     spec = CIFAR_SPECS[key]
-    images, labels, source = cifar_arrays(key, data_dir, train=split != "test", download=download)
+    with _data_errors(info, data_dir):
+        images, labels, source = cifar_arrays(key, data_dir, train=split != "test", download=download)
     imgs, labs, idx = select(torch.from_numpy(images), labels, split, val_fraction, seed,
                              n_per_class)
     transform = TensorTransform(info.mean, info.std, augment=augment, pad=4, flip=True)
@@ -120,6 +135,21 @@ def load_dataset(
                             indices=idx)
     log.info("%s: %s split, %d images", source, split, len(ds))
     return ds
+
+
+@contextmanager
+def _data_errors(info: DatasetInfo, data_dir: Path) -> Iterator[None]:
+    """Turn what a missing, empty, wrongly laid out or corrupt dataset raises into DataError."""
+    try:
+        yield
+    except (DataError, UsageError):
+        raise
+    except (FileNotFoundError, NotADirectoryError) as e:
+        raise DataNotFoundError(str(e)) from e
+    except (ValueError, KeyError) as e:
+        raise DataError(str(e) if str(e) else f"{info.name} in {data_dir}: {type(e).__name__}") from e
+    except (OSError, EOFError, pickle.UnpicklingError, RuntimeError) as e:
+        raise DataError(f"cannot read {info.name} from {data_dir}: {type(e).__name__}: {e}") from e
 
 
 def _load_imagenet(
@@ -169,7 +199,7 @@ def make_loader(
     Two loaders made with the same seed yield the same order; CUDA pinning when available.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+        raise UsageError(f"batch_size must be >= 1; got {batch_size}")
     g = torch.Generator()
     g.manual_seed(seed)
     return DataLoader(

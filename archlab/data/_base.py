@@ -8,7 +8,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from archlab.errors import DataError, UsageError
+
 SPLITS = ("train", "val", "test")
+
+
+class DataNotFoundError(DataError, FileNotFoundError):
+    """A dataset folder or file that is missing or not laid out as expected."""
 
 
 class TensorImageDataset(Dataset):
@@ -65,7 +71,7 @@ class TensorImageDataset(Dataset):
 
 def check_split(split: str) -> None:
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+        raise UsageError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
 
 
 def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -74,7 +80,7 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.nda
     Deterministic in ``seed`` (numpy PCG64), independent of the platform.
     """
     if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"held-out fraction must be in [0, 1); got {fraction}")
+        raise UsageError(f"held-out fraction must be in [0, 1); got {fraction}")
     labels = np.asarray(labels)
     mask = np.zeros(len(labels), dtype=bool)
     rng = np.random.default_rng(seed)
@@ -96,14 +102,14 @@ def train_val_indices(
 def per_class_subset(labels: np.ndarray, n_per_class: int, seed: int) -> np.ndarray:
     """Sorted positions of ``n_per_class`` items of every class, chosen by a seeded permutation."""
     if n_per_class < 1:
-        raise ValueError(f"n_per_class must be >= 1; got {n_per_class}")
+        raise UsageError(f"n_per_class must be >= 1; got {n_per_class}")
     labels = np.asarray(labels)
     rng = np.random.default_rng([seed, 1])  # a stream independent of the validation hold-out
     chosen = []
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
         if len(idx) < n_per_class:
-            raise ValueError(
+            raise DataError(
                 f"n_per_class={n_per_class} but class {int(c)} has only {len(idx)} images "
                 "in this split"
             )

@@ -1,7 +1,8 @@
 """Accuracy of networks whose parameters a GHN predicted, next to baselines: :func:`evaluate`.
 
 Rows (one per architecture and method): ``ghn`` (the evaluated GHN), ``random`` (the network's
-own default initialisation, e.g. torchvision's) and ``mlp-ghn`` (a trained MLP GHN, when given).
+own default initialisation, e.g. torchvision's) and ``mlp-ghn`` (a trained MLP GHN, when given;
+a baseline of another kind is refused, so the row's label is always true).
 Every network is run with BatchNorm on *batch* statistics of each test batch (predicted
 parameters come without running statistics), so all rows are comparable.
 """
@@ -22,7 +23,7 @@ from archlab.data import dataset_info, load_dataset, make_loader
 from archlab.engine._candidate import Candidate, from_genotype_file, from_models, from_split
 from archlab.engine._common import topk_correct
 from archlab.errors import UsageError
-from archlab.ghn import load_ghn, use_batch_stats
+from archlab.ghn import CheckpointError, load_ghn, use_batch_stats
 from archlab.space import input_kind
 
 METHODS = ("ghn", "random", "mlp-ghn")
@@ -32,8 +33,9 @@ BN_NOTE = ("BatchNorm uses batch statistics of each test batch (predicted parame
 
 @torch.no_grad()
 def accuracy(model: nn.Module, loader: Iterable, device: torch.device,
-             max_images: int | None = None) -> tuple[float, float, int]:
-    """Top-1 and top-5 accuracy (%) of ``model`` on ``loader``, and the number of images used."""
+             max_images: int | None = None, num_classes: int | None = None) -> tuple[float, float, int]:
+    """Top-1 and top-5 accuracy (%) of ``model`` on ``loader``, and the number of images used;
+    with ``num_classes``, a model with another number of outputs is refused (UsageError)."""
 
     model.to(device)
     use_batch_stats(model)
@@ -43,11 +45,26 @@ def accuracy(model: nn.Module, loader: Iterable, device: torch.device,
             break
         if max_images is not None:
             x, y = x[: max_images - n], y[: max_images - n]
-        out = model(x.to(device))
+        out = _first_forward(model, x.to(device)) if n == 0 else model(x.to(device))
         out = out[0] if isinstance(out, tuple) else out
+        if num_classes is not None and (out.dim() != 2 or out.shape[1] != num_classes):
+            raise UsageError(f"{type(model).__name__} outputs {tuple(out.shape[1:])} per image but the "
+                             f"dataset has {num_classes} classes; build its head with {num_classes} outputs")
         a, b = topk_correct(out.float(), y.to(device))
         c1, c5, n = c1 + a, c5 + b, n + len(y)
     return 100.0 * c1 / max(1, n), 100.0 * c5 / max(1, n), n
+
+
+def _first_forward(model: nn.Module, x: torch.Tensor):
+    """``model(x)``; a shape error on the first batch means the model cannot take these images."""
+    try:
+        return model(x)
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError as e:
+        size = "x".join(map(str, x.shape[1:]))
+        raise UsageError(f"{type(model).__name__} cannot run on the dataset's {size} images: "
+                         f"{str(e).splitlines()[0][:300]}") from e
 
 
 def fixed_subset(ds, max_images: int | None, seed: int = 0):
@@ -60,19 +77,36 @@ def fixed_subset(ds, max_images: int | None, seed: int = 0):
     return torch.utils.data.Subset(ds, idx)
 
 
-def _as_ghn(ghn_or_path: Any):
-    if ghn_or_path is None:
-        return None
-    if isinstance(ghn_or_path, (str, os.PathLike)):
-        return load_ghn(ghn_or_path)
-    return ghn_or_path
+def open_ghn(ghn_or_path: Any, map_location: Any = "cpu"):
+    """A GHN, or the one loaded from a checkpoint path (``None`` stays ``None``).
+
+    A loaded GHN remembers its file (``ghn.source``, named by later errors); a checkpoint whose
+    weights are not all finite is refused here, naming the file and a bad tensor.
+    """
+    if ghn_or_path is None or not isinstance(ghn_or_path, (str, os.PathLike)):
+        return ghn_or_path
+    if not os.path.exists(ghn_or_path):
+        raise CheckpointError(f"checkpoint not found: {str(ghn_or_path)!r}")
+    ghn = load_ghn(ghn_or_path, map_location=map_location)
+    ghn.source = str(ghn_or_path)
+    bad = [k for k, t in ghn.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise CheckpointError(f"{ghn_or_path}: {len(bad)} weight tensors hold NaN/inf (e.g. {bad[0]}); "
+                              "the GHN would predict non-finite parameters; use another checkpoint")
+    return ghn
+
+
+def _positive(**values: int | None) -> None:
+    for name, v in values.items():
+        if v is not None and v < 1:
+            raise UsageError(f"{name} must be >= 1, got {v}")
 
 
 def population(split: str | None = None, models: list[str] | None = None,
                genotypes: str | os.PathLike | None = None, limit: int | None = None,
                width: int | None = None, split_root: str | os.PathLike | None = None) -> list[Candidate]:
     """The candidates named by exactly one of ``split``, ``models`` or a ``genotypes`` file."""
-    given = [k for k, v in (("split", split), ("models", models), ("genotypes", genotypes)) if v]
+    given = [k for k, v in (("split", split), ("models", models), ("genotypes", genotypes)) if v is not None]
     if len(given) != 1:
         raise UsageError(f"give exactly one of split=, models=, genotypes=; got {given or 'none'}")
     if split:
@@ -85,11 +119,12 @@ def population(split: str | None = None, models: list[str] | None = None,
 
 def evaluate_candidates(candidates: Iterable[Candidate], ghns: dict[str, Any], loader: Iterable,
                         num_classes: int, image_size: int, device: Any = "cpu", adapt: bool = True,
-                        seed: int = 0, progress: bool = True):
+                        seed: int = 0, progress: bool = True, input_size: Any = None):
     """The data-free core of :func:`evaluate`: one row per candidate and method on ``loader``.
 
     ghns: ``{"ghn": GHN, "mlp-ghn": GHN or None}``; the ``random`` row (the network's own
     initialisation) is always computed. Every network starts from ``torch.manual_seed(seed)``.
+    ``input_size``: the size GHN graphs are built at (default: native, else the GHN's).
     """
     import pandas as pd
 
@@ -104,8 +139,8 @@ def evaluate_candidates(candidates: Iterable[Candidate], ghns: dict[str, Any], l
             torch.manual_seed(seed)
             model = cand.build(num_classes, image_size, adapt=adapt)
             if g is not None:
-                g.predict(model)
-            top1, top5, n = accuracy(model, loader, dev)
+                g.predict(model, input_size=input_size)
+            top1, top5, n = accuracy(model, loader, dev, num_classes=num_classes)
             rows.append({"id": cand.id, "source": cand.source, "method": method, "top1": top1,
                          "top5": top5, "n_images": n, "n_params": sum(p.numel() for p in model.parameters())})
             del model
@@ -130,6 +165,7 @@ def evaluate(
     progress: bool = True,
     genotypes: str | os.PathLike | None = None,
     candidates: list[Candidate] | None = None,
+    input_size: Any = None,
 ):
     """Top-1/top-5 (%) per architecture and method on the test split of ``dataset``.
 
@@ -138,23 +174,30 @@ def evaluate(
     specs) or ``genotypes`` (a JSON Lines file); ``width`` overrides the split's own width.
     Returns a long DataFrame (``id, source, method, top1, top5, n_images, n_params``) whose
     ``attrs["notes"]`` say how BN was run and which baselines are missing; see :func:`summarize`.
+    ``input_size``: the size GHN graphs are built at (default: native, else the GHN's).
     """
+    _positive(limit=limit, max_images=max_images, batch_size=batch_size, width=width)
     dev = resolve_device(device)
     info = dataset_info(dataset)
-    ghns = {"ghn": _as_ghn(ghn), "mlp-ghn": _as_ghn(baseline)}
+    ghns = {"ghn": open_ghn(ghn), "mlp-ghn": open_ghn(baseline)}
     for key, g in ghns.items():
         if g is not None:
             g.to(dev).eval()
+            name = getattr(g, "source", None) or key
+            kind = getattr(getattr(g, "config", None), "kind", None)
+            if key == "mlp-ghn" and kind not in (None, "mlp"):
+                raise UsageError(f"baseline {name} is a {kind} GHN; the baseline row is an MLP GHN "
+                                 "(train one with `archlab train --ghn mlp`)")
             nc = getattr(getattr(g, "config", None), "num_classes", info.num_classes)
             if nc != info.num_classes:
-                raise UsageError(f"{key} predicts {nc}-class classifiers but {dataset} has "
+                raise UsageError(f"{name} predicts {nc}-class classifiers but {dataset} has "
                                  f"{info.num_classes} classes")
     if candidates is None:
         candidates = population(split, models, genotypes, limit, width)
     test = fixed_subset(load_dataset(dataset, data_dir, split="test", download=download), max_images, seed)
     loader = make_loader(test, batch_size, shuffle=False)
     df = evaluate_candidates(candidates, ghns, loader, info.num_classes, info.image_size, dev,
-                             adapt=adapt, seed=seed, progress=progress)
+                             adapt=adapt, seed=seed, progress=progress, input_size=input_size)
     notes = [BN_NOTE]
     if ghns["mlp-ghn"] is None:
         notes.append("mlp-ghn baseline: not provided (pass baseline= / --baseline-ckpt).")

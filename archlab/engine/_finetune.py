@@ -22,9 +22,9 @@ from archlab._io import atomic_write_text
 from archlab.data import dataset_info, load_dataset, make_loader
 from archlab.engine._adapt import adapt_to_small_images
 from archlab.engine._common import CSVLog, seed_everything
-from archlab.engine._evaluate import accuracy, fixed_subset
-from archlab.engine._postprocess import postprocess
-from archlab.ghn import load_ghn
+from archlab.engine._evaluate import accuracy, fixed_subset, open_ghn
+from archlab.engine._postprocess import POSTPROCESS, postprocess
+from archlab.errors import UsageError
 from archlab.graph import resolve_model
 from archlab.plots._curves import plot_curves
 from archlab.space import input_kind
@@ -59,6 +59,7 @@ class FinetuneConfig:
     out: str | None = None
     progress: bool = True
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    input_size: str | None = None  # GHN graph input size (default: native, else the GHN's)
 
 
 @dataclass
@@ -83,21 +84,39 @@ def build_model(cfg: FinetuneConfig, num_classes: int, image_size: int) -> torch
     return model
 
 
+def check_config(cfg: FinetuneConfig, ghn=None) -> None:
+    """Refuse an inconsistent or out-of-range configuration (UsageError) before any work."""
+    if (cfg.epochs is None) == (cfg.steps is None):
+        raise UsageError("give exactly one of epochs, steps")
+    if cfg.init not in ("ghn", "random"):
+        raise UsageError(f"unknown init {cfg.init!r}; choose from ghn, random")
+    if cfg.post not in POSTPROCESS:
+        raise UsageError(f"unknown post-processing {cfg.post!r}; choose from {', '.join(POSTPROCESS)}")
+    if cfg.init == "random" and cfg.post != "none":
+        raise UsageError(f"post-processing {cfg.post!r} needs init='ghn'")
+    if cfg.init == "ghn" and ghn is None and not cfg.ckpt:
+        raise UsageError("init='ghn' needs a GHN checkpoint (ckpt=...)")
+    if cfg.epochs is not None and not cfg.epochs > 0:
+        raise UsageError(f"epochs must be > 0, got {cfg.epochs}")
+    for name in ("steps", "batch_size", "n_per_class", "max_test_images"):
+        value = getattr(cfg, name)
+        if value is not None and value < 1:
+            raise UsageError(f"{name} must be >= 1, got {value}")
+    if cfg.from_layer < 0:
+        raise UsageError(f"from_layer must be >= 0, got {cfg.from_layer}")
+    if not cfg.lr > 0 or cfg.weight_decay < 0 or cfg.noise_eps < 0:
+        raise UsageError(f"need lr > 0, weight_decay >= 0 and noise_eps >= 0; got {cfg.lr}, "
+                         f"{cfg.weight_decay}, {cfg.noise_eps}")
+
+
 def init_model(model: torch.nn.Module, cfg: FinetuneConfig, ghn=None) -> list[str]:
     """Apply ``cfg.init`` (predict with ``ghn`` or keep the default init) and ``cfg.post``."""
 
-    if cfg.init not in ("ghn", "random"):
-        raise ValueError(f"unknown init {cfg.init!r}; choose from ghn, random")
+    check_config(cfg, ghn)
     if cfg.init == "random":
-        if cfg.post != "none":
-            raise ValueError(f"post-processing {cfg.post!r} needs init='ghn'")
         return []
-    if ghn is None:
-        if not cfg.ckpt:
-            raise ValueError("init='ghn' needs a GHN checkpoint (ckpt=...)")
-
-        ghn = load_ghn(cfg.ckpt)
-    ghn.predict(model)
+    ghn = open_ghn(cfg.ckpt) if ghn is None else ghn
+    ghn.predict(model, input_size=cfg.input_size)
     return postprocess(model, cfg.post, from_layer=cfg.from_layer, eps=cfg.noise_eps, seed=cfg.seed)
 
 
@@ -105,9 +124,7 @@ def finetune(cfg: FinetuneConfig, ghn=None) -> FinetuneResult:
     """Fine-tune ``cfg.model``; writes ``curve.csv``, ``curve.png`` and ``summary.json`` to ``cfg.out``."""
     import pandas as pd
 
-
-    if (cfg.epochs is None) == (cfg.steps is None):
-        raise ValueError("give exactly one of epochs, steps")
+    check_config(cfg, ghn)
     dev = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     info = dataset_info(cfg.dataset)
@@ -131,7 +148,7 @@ def finetune(cfg: FinetuneConfig, ghn=None) -> FinetuneResult:
     rows: list[dict[str, Any]] = []
 
     def record(step: int, loss_sum: float, correct: int, seen: int) -> None:
-        t1, t5, _ = accuracy(model, test_loader, dev)
+        t1, t5, _ = accuracy(model, test_loader, dev, num_classes=info.num_classes)
         row = {"epoch": step / per_epoch, "step": step, "lr": opt.param_groups[0]["lr"],
                "train_loss": loss_sum / seen if seen else math.nan,
                "train_acc": 100.0 * correct / seen if seen else math.nan,

@@ -127,12 +127,13 @@ class GHN(nn.Module):
         return prep
 
     def graph_of(self, model: nn.Module, input_size: Any = None) -> ArchGraph:
-        """``build_graph(model)``, cached per model object (rebuilt if ``input_size`` is given)."""
+        """``build_graph(model)``, cached per model object (rebuilt if ``input_size`` is given);
+        a model that cannot run at its native size is traced at the GHN's image size."""
 
         hit = self._graphs.get(id(model))
         if input_size is None and hit is not None and hit[0]() is model:
             return hit[1]
-        g = build_graph(model, input_size=input_size)
+        g = build_graph(model, input_size=input_size, fallback_size=self.image_size)
         key = id(model)
         self._graphs[key] = (weakref.ref(model, lambda _r, k=key: self._graphs.pop(k, None)), g)
         return g
@@ -251,6 +252,7 @@ class GHN(nn.Module):
             chunk = models[lo:lo + step]
             graphs = [self.graph_of(m, input_size) for m in chunk]
             for model, items in zip(chunk, self._sources(graphs)):
+                _check_prediction(self, model, items)
                 params = dict(model.named_parameters())
                 for plan, w in items:
                     if plan.name not in params:
@@ -272,7 +274,10 @@ class GHN(nn.Module):
             seg = torch.from_numpy(np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))).to(x.device)
             sums = x.new_zeros(len(ptr) - 1, x.shape[1]).index_add_(0, seg, x)
             out.append((sums / torch.from_numpy(np.diff(ptr)).to(x).unsqueeze(1)).cpu().numpy())
-        return np.concatenate(out).astype(np.float32)
+        emb = np.concatenate(out).astype(np.float32)
+        if not np.isfinite(emb).all():
+            _non_finite(self, "embeddings")
+        return emb
 
     def extra_repr(self) -> str:
         n = sum(p.numel() for p in self.parameters())
@@ -286,6 +291,33 @@ def _channels_used(key: tuple[int, int], shapes: list[tuple[int, ...]]) -> tuple
     back-propagating) unused rows: with the GHN-2 classes a width-32 layer belongs to class 64,
     a quarter of whose rows it reads."""
     return min(key[0], max(s[0] for s in shapes)), min(key[1], max(s[1] for s in shapes))
+
+
+def _check_prediction(ghn: GHN, model: nn.Module, items: list[tuple[ParamPlan, torch.Tensor]]) -> None:
+    """Refuse predictions that are non-finite or for a classifier of another class count."""
+    from archlab.errors import UsageError
+
+    name = type(model).__name__
+    for plan, _ in items:
+        if plan.kind == "cls_w" and plan.shape[0] != ghn.num_classes:
+            raise UsageError(f"{_ghn_name(ghn)} predicts {ghn.num_classes}-class classifiers but "
+                             f"{name}'s classifier {plan.name} has {plan.shape[0]} outputs; build "
+                             f"the model with {ghn.num_classes} classes or use a GHN trained for "
+                             f"{plan.shape[0]}")
+    if items and not bool(torch.stack([torch.isfinite(w).all() for _, w in items]).all()):
+        _non_finite(ghn, f"parameters for {name}")
+
+
+def _ghn_name(ghn: GHN) -> str:
+    src = getattr(ghn, "source", None)
+    return f"the {ghn.config.kind} GHN" + (f" {src}" if src else "")
+
+
+def _non_finite(ghn: GHN, what: str):
+    from ._checkpoint import CheckpointError
+
+    raise CheckpointError(f"{_ghn_name(ghn)} predicted non-finite (NaN/inf) {what}: its weights "
+                          "are corrupt or diverged; use another checkpoint")
 
 
 def _as_graph_list(graphs) -> list:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch.nn as nn
 
 from ._assemble import assemble
@@ -10,9 +12,18 @@ from ._rules import MODES
 from ._trace import RawTrace, run_forward
 from ._types import ArchGraph, GraphError
 
+log = logging.getLogger("archlab.graph")
+SIZE_HINT = "pass --input-size CxHxW (input_size=) with a size it runs at"
+_noted: set[tuple] = set()
+
+
+class _RunError(GraphError):
+    """The model's forward pass failed at the traced input size."""
+
 
 def build_graph(model: nn.Module, input_size: int | tuple[int, ...] | str | None = None,
-                strict: bool = False, mode: str = "ghn2") -> ArchGraph:
+                strict: bool = False, mode: str = "ghn2",
+                fallback_size: int | tuple[int, ...] | str | None = None) -> ArchGraph:
     """Trace ``model`` and return its operation graph.
 
     Args:
@@ -24,6 +35,9 @@ def build_graph(model: nn.Module, input_size: int | tuple[int, ...] | str | None
             for the networks it handles (same node types and edges, up to the choice among valid
             topological orders); ``"ghn3"`` follows GHN-3 where it differs (sigmoid-gated
             squeeze-excitation products become ``cse`` nodes).
+        fallback_size: with ``input_size=None``, the size to try when the model cannot run at its
+            native size (e.g. the image size a GHN predicts for); a one-line warning on the
+            ``archlab.graph`` logger and ``graph.meta["notes"]`` say so.
 
     Tracing runs on meta tensors (no compute, no activation memory) in eval mode; parameters used
     only in training mode (auxiliary heads) are picked up by a second, train-mode trace.
@@ -33,10 +47,18 @@ def build_graph(model: nn.Module, input_size: int | tuple[int, ...] | str | None
     if mode not in MODES:
         raise GraphError(f"unknown graph mode {mode!r}; choose from {MODES}")
     size = native_input_size(model) if input_size is None else normalize_input_size(input_size)
+    fallback = normalize_input_size(fallback_size) if input_size is None and fallback_size is not None else None
+    fallback = None if fallback == size else fallback
     param_shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
     trainable = {n: p.requires_grad for n, p in model.named_parameters()}
 
-    graph = _graph_for_mode(model, size, param_shapes, False, mode)
+    try:
+        graph = _graph_for_mode(model, size, param_shapes, False, mode, hint=fallback is None)
+    except _RunError as native_error:
+        if fallback is None:
+            raise
+        graph = _at_fallback(model, size, fallback, param_shapes, mode, native_error)
+        size = fallback
     if _unused(graph, trainable):
         train_graph = _graph_for_mode(model, size, param_shapes, True, mode)
         if len(_unused(train_graph, trainable)) < len(_unused(graph, trainable)):
@@ -51,24 +73,43 @@ def build_graph(model: nn.Module, input_size: int | tuple[int, ...] | str | None
     return graph.validate()
 
 
-def _graph_for_mode(model, size, param_shapes, train: bool, mode: str) -> ArchGraph:
-    trace = _trace(model, size, train)
+def _at_fallback(model, native, fallback, param_shapes, mode: str, native_error: GraphError) -> ArchGraph:
+    name, a, b = type(model).__name__, _size_s(native), _size_s(fallback)
+    try:
+        graph = _graph_for_mode(model, fallback, param_shapes, False, mode, hint=False)
+    except _RunError as e:
+        raise GraphError(f"{name} cannot run at its native input size {a} ({native_error.__cause__}) "
+                         f"nor at {b} ({e.__cause__}); {SIZE_HINT}") from e
+    note = f"{name} cannot run at its native input size {a}; built its graph at {b}, the image size it is used at"
+    graph.meta.setdefault("notes", []).append(note)
+    if (type(model), native, fallback) not in _noted:
+        _noted.add((type(model), native, fallback))
+        log.warning("note: %s (choose with --input-size)", note)
+    return graph
+
+
+def _size_s(size) -> str:
+    return "x".join(map(str, size))
+
+
+def _graph_for_mode(model, size, param_shapes, train: bool, mode: str, hint: bool = True) -> ArchGraph:
+    trace = _trace(model, size, train, hint)
     graph = assemble(trace, param_shapes, size, mode)
     graph.meta.update({"traced_on": trace.device, "mode": trace.mode, "graph_mode": mode, **({"notes": trace.notes} if trace.notes else {})})
     return graph
 
 
-def _trace(model: nn.Module, size, train: bool) -> RawTrace:
+def _trace(model: nn.Module, size, train: bool, hint: bool = True) -> RawTrace:
     name = type(model).__name__
-    size_s = "x".join(map(str, size))
     try:
         return run_forward(model, size, "meta", train)
     except Exception as meta_error:  # noqa: BLE001 - retried below with real tensors, then reported
         try:
             trace = run_forward(model, size, "real", train)
         except Exception as real_error:
-            raise GraphError(
-                f"{name} cannot run at input size {size_s}: {type(real_error).__name__}: {real_error}"
+            raise _RunError(
+                f"{name} cannot run at input size {_size_s(size)}: {type(real_error).__name__}: "
+                f"{real_error}" + (f"; {SIZE_HINT}" if hint else "")
             ) from real_error
         trace.notes.append(f"meta tracing failed ({type(meta_error).__name__}: {meta_error}); traced with real tensors")
         return trace

@@ -7,8 +7,10 @@ Native input sizes come from registered hooks (first match wins), so new familie
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import inspect
+import operator
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -61,26 +63,53 @@ def native_input_size(model: nn.Module) -> tuple[int, int, int]:
 
 
 def normalize_input_size(size: int | tuple[int, ...] | list[int] | str) -> tuple[int, ...]:
-    """Accept ``224``, ``(224, 224)``, ``(3, 224, 224)`` or ``"3x224x224"``; return ``(C, H, W)``."""
+    """Accept ``224``, ``(224, 224)``, ``(3, 224, 224)`` or ``"3x224x224"`` / ``"224x224"`` /
+    ``"224"``; return ``(C, H, W)``. Anything else raises :class:`GraphError`, including
+    ``"3x32"`` (a ``CxH`` with the width missing, not a 3-pixel-high ``HxW``)."""
+    given = size
     if isinstance(size, str):
-        try:
-            size = tuple(int(s) for s in size.lower().split("x"))
-        except ValueError:
-            raise GraphError(f"input size {size!r} is not of the form 3x224x224") from None
-        if len(size) == 1:
-            size = size[0]
-    if isinstance(size, int):
-        size = (3, size, size)
-    size = tuple(int(s) for s in size)
-    if len(size) == 2:
-        size = (3, *size)
-    if not size or any(s <= 0 for s in size):
-        raise GraphError(f"input size {size} must have positive dimensions")
-    return size
+        parts = size.strip().lower().split("x")
+        if not all(p.strip().isdigit() for p in parts):
+            raise GraphError(_SIZE_FORMS.format(given))
+        size = [int(p) for p in parts]
+    if isinstance(size, bool) or (isinstance(size, (tuple, list)) and any(isinstance(d, bool) for d in size)):
+        raise GraphError(_SIZE_FORMS.format(given))
+    try:
+        dims = [operator.index(size)] if not isinstance(size, (tuple, list)) else [operator.index(s) for s in size]
+    except TypeError:
+        raise GraphError(_SIZE_FORMS.format(given)) from None
+    if not 1 <= len(dims) <= 3:
+        raise GraphError(_SIZE_FORMS.format(given))
+    if len(dims) == 2 and dims[0] <= _MAX_CHANNELS < dims[1]:
+        raise GraphError(_SIZE_FORMS.format(given) + f"; {given!r} reads as CxH with W missing")
+    if any(d <= 0 for d in dims):
+        raise GraphError(f"input size {given!r} must have positive dimensions")
+    return (3, dims[0], dims[0]) if len(dims) == 1 else (3, *dims) if len(dims) == 2 else tuple(dims)
+
+
+_SIZE_FORMS = "input size {!r} must be CxHxW (3x224x224), HxW (224x224) or N (224)"
+_MAX_CHANNELS = 4  # "3x32": a leading value this small is a channel count, not a height
+
+
+def check_num_classes(num_classes: int | None) -> int | None:
+    """``num_classes`` itself if ``None`` or a positive integer, else :class:`GraphError`."""
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
+                                    or num_classes < 1):
+        raise GraphError(f"num_classes must be a positive integer, got {num_classes!r}")
+    return num_classes
+
+
+def suggest(name: str, names: list[str], n: int = 3) -> list[str]:
+    """The known ``names`` closest to ``name`` (typos first, then names containing it)."""
+    key = name.lower().replace("-", "_")
+    close = difflib.get_close_matches(key, names, n=n, cutoff=0.6)
+    close += [m for m in names if key in m and m not in close]
+    return close[:n]
 
 
 def resolve_model(spec: str | nn.Module, num_classes: int | None = None) -> nn.Module:
     """Build the model named by ``spec`` (torchvision name or ``file.py:ClassName``), untrained."""
+    check_num_classes(num_classes)
     if isinstance(spec, nn.Module):
         return spec
     if not isinstance(spec, str) or not spec:
@@ -91,8 +120,9 @@ def resolve_model(spec: str | nn.Module, num_classes: int | None = None) -> nn.M
 
     names = torchvision.models.list_models(module=torchvision.models)
     if spec not in names:
-        close = [n for n in names if spec.lower().replace("-", "_") in n][:8]
-        hint = f"; did you mean {', '.join(close)}?" if close else "; see torchvision.models.list_models()"
+        close = suggest(spec, names)
+        hint = (f"; did you mean {', '.join(close[:-1]) + ' or ' if close[1:] else ''}{close[-1]}?" if close
+                else "; see torchvision.models.list_models()")
         raise GraphError(f"unknown model {spec!r}: not a torchvision classification model{hint} "
                          f"(custom models: path/to/file.py:ClassName)")
     kwargs = {} if num_classes is None else {"num_classes": num_classes}

@@ -11,6 +11,7 @@ Re-running with the same ``out`` resumes or reuses the training runs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from archlab.data import dataset_info
 from archlab.engine._evaluate import evaluate, format_summary, summarize
 from archlab.engine._train import SHORT_CPU_BUDGET, TrainConfig, train_ghn
+from archlab.errors import UsageError
 from archlab.graph import build_graph, plot_graph, resolve_model
 from archlab.plots import plot_methods
 
@@ -35,17 +37,23 @@ class DemoConfig:
 
 
 def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
-    """Run the demo; return the paths written and the evaluation summary."""
+    """Run the demo; return the paths written and the evaluation summary.
+
+    The model and the settings are checked before anything is written or trained.
+    """
     import torch
 
-
+    if not (cfg.minutes > 0 and cfg.mlp_minutes > 0 and cfg.archs >= 1):
+        raise UsageError(f"minutes, mlp_minutes and archs must be positive; got {cfg.minutes}, "
+                         f"{cfg.mlp_minutes}, {cfg.archs}")
+    model = resolve_model(cfg.model)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
 
     echo(f"[1/4] architecture graph of {cfg.model}")
-    g = build_graph(resolve_model(cfg.model))
-    graph_png = plot_graph(g, out / f"graph_{cfg.model}.png")
+    g = build_graph(model)
+    graph_png = plot_graph(g, out / f"graph_{re.sub(r'[^A-Za-z0-9_.-]+', '_', cfg.model)}.png")
     echo(f"      {g.num_nodes} nodes, {g.num_edges} edges, {g.num_params:,} parameters, "
          f"coverage {g.coverage:.3f} -> {graph_png}")
 
