@@ -29,11 +29,12 @@ from torch import nn
 
 from archlab.engine._adapt import adapt_to_small_images
 from archlab.errors import UsageError
-from archlab.graph import build_graph, resolve_model
+from archlab.graph import OP_TYPES, build_graph, normalize_input_size, resolve_model
 from archlab.space import (
     Genotype,
     analytic_stats,
     build_network,
+    genotype_graph,
     input_kind,
     read_split,
     train_stream,
@@ -80,26 +81,43 @@ class Candidate:
         model = resolve_model(self.spec, num_classes=num_classes)
         return adapt_to_small_images(model, image_size) if adapt and kind == "cifar" else model
 
-    def metadata(self, num_classes: int = 10, image_size: int = 32) -> dict[str, Any]:
+    def graph(self, num_classes: int, image_size: int, input_size: Any = None):
+        """The architecture graph of :meth:`build`'s network, as ``GHN.predict`` sees it.
+
+        Genotypes: built straight from the genotype (:func:`archlab.space.genotype_graph`, equal
+        to the traced graph, ~50x faster); models: traced at ``input_size`` (default: native,
+        else ``image_size``).
+        """
+        if self.genotype is not None and input_size is None:
+            return genotype_graph(self.genotype, num_classes, input=input_kind(image_size), C=self.width,
+                                  image_size=image_size)
+        return build_graph(self.build(num_classes, image_size), input_size=input_size, fallback_size=image_size)
+
+    def metadata(self, num_classes: int = 10, image_size: int = 32, graph: Any = None,
+                 input_size: Any = None) -> dict[str, Any]:
         """Parameters, FLOPs (multiply-accumulates of one image), depth (longest path of the
         graph, in nodes), width, node count and node counts by type (``nodes_<op>``).
 
-        Genotypes: analytic (no network is built, except for the depth); models: from the built
-        network, its graph and one forward pass under ``torch.utils.flop_counter``.
+        Genotypes: analytic (no network is built); models: from the built network, its graph
+        (``graph`` if already built, else :meth:`graph`) and one forward pass under
+        ``torch.utils.flop_counter``.
         """
-        model = self.build(num_classes, image_size)
-        graph = build_graph(model)
+        if graph is None:
+            graph = self.graph(num_classes, image_size, input_size)
+        model = None if self.genotype is not None else self.build(num_classes, image_size)
         if self.genotype is not None:
             stats = analytic_stats(self.genotype, C=self.width, num_classes=num_classes,
                                    input=input_kind(image_size), image_size=image_size)
             params, flops = int(stats["params"]), int(stats["flops"])
         else:
             params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-            flops = _macs(model, image_size)
+            sizes = [normalize_input_size(input_size)] if input_size is not None else []
+            flops = _macs(model, [*sizes, (3, image_size, image_size), tuple(graph.input_size)])
         row: dict[str, Any] = {"params": params, "flops": flops, "depth": _depth(graph),
                                "width": self.width if self.genotype is not None else _width(model),
                                "num_nodes": graph.num_nodes}
-        row.update({f"nodes_{op}": n for op, n in sorted(graph.op_counts().items())})
+        counts = graph.op_counts()
+        row.update({f"nodes_{op}": int(counts.get(op, 0)) for op in OP_TYPES})  # fixed columns
         return row
 
 
@@ -116,18 +134,27 @@ def _width(model: nn.Module) -> int:
     return int(max(widths)) if widths else 0
 
 
-def _macs(model: nn.Module, image_size: int) -> int:
+def _macs(model: nn.Module, sizes: list[tuple[int, ...]]) -> int:
+    """Multiply-accumulates of one image at the first of ``sizes`` the model runs at."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     was_training = model.training
     model.eval()
+    error: Exception | None = None
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(torch.zeros(1, 3, image_size, image_size))
+        for size in dict.fromkeys(sizes):
+            try:
+                with torch.no_grad(), FlopCounterMode(display=False) as counter:
+                    model(torch.zeros(1, *size))
+                return int(counter.get_total_flops() // 2)
+            except RuntimeError as e:
+                error = e
     finally:
         model.train(was_training)
-    return int(counter.get_total_flops() // 2)
+    tried = ", ".join("x".join(map(str, s)) for s in dict.fromkeys(sizes))
+    raise UsageError(f"{type(model).__name__} cannot run at input size {tried}: {error}; "
+                     "pass --input-size CxHxW with a size it runs at")
 
 
 # --- populations ------------------------------------------------------------------------------
@@ -153,11 +180,20 @@ def from_genotype_file(path: str | os.PathLike, limit: int | None = None,
         raise UsageError(f"genotype file {str(path)!r} does not exist")
     stem = path.name.split(".")[0]
     out = []
-    for i, rec in enumerate(itertools.islice(read_split(path), limit)):
-        if not isinstance(rec, dict) or "genotype" not in rec:
-            raise UsageError(f"{path}: record {i + 1} has no 'genotype' field; expected lines like "
-                             "those `archlab generate` writes")
-        out.append(_genotype_candidate(rec.get("candidate_id") or f"{stem}/{i}", "genotypes", rec, width))
+    try:
+        for i, rec in enumerate(itertools.islice(read_split(path), limit)):
+            if not isinstance(rec, dict) or "genotype" not in rec:
+                raise UsageError(f"{path}: record {i + 1} has no 'genotype' field; expected lines "
+                                 "like those `archlab generate` writes")
+            try:
+                out.append(_genotype_candidate(rec.get("candidate_id") or f"{stem}/{i}", "genotypes",
+                                               rec, width))
+            except (TypeError, KeyError, ValueError) as e:
+                raise UsageError(f"{path}: record {i + 1} is not a valid genotype: {e}") from e
+    except UsageError:
+        raise
+    except (ValueError, OSError, EOFError) as e:  # not JSON Lines, not text, a broken .gz
+        raise UsageError(f"{path}: not a JSON Lines genotype file ({type(e).__name__}: {e})") from e
     return out
 
 

@@ -21,6 +21,7 @@ from ._stats import analytic_stats
 from ._storage import read_genotypes, read_split, write_split
 
 __all__ = [
+    "genotype_graph",
     "Genotype", "CELL_OPS", "VIT", "InvalidGenotype", "plan_network", "input_kind",
     "sample_genotype", "SAMPLERS", "SamplerSpec",
     "SPLITS", "EVAL_SPLITS", "CHUNK", "generate_split", "train_stream", "load_split",
@@ -28,14 +29,14 @@ __all__ = [
     "build_network", "build_predefined", "Network",
 ]
 
-_LAZY = {"build_network", "build_predefined", "Network"}
+_LAZY = {"build_network", "build_predefined", "Network", "genotype_graph"}
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        from . import _network
+        from . import _graph, _network
 
-        value = getattr(_network, name)
+        value = getattr(_graph if name == "genotype_graph" else _network, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'archlab.space' has no attribute {name!r}")

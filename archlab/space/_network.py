@@ -16,8 +16,8 @@ class Cell(nn.Module):
     def __init__(self, plan: CellPlan, norm: bool, track: bool):
         super().__init__()
         C = plan.C
-        self.pre0 = _preproc(plan.pre0, plan.c_in0, C, norm, track)
-        self.pre1 = _preproc(plan.pre1, plan.c_in1, C, norm, track)
+        self.pre0 = preproc(plan.pre0, plan.c_in0, C, norm, track)
+        self.pre1 = preproc(plan.pre1, plan.c_in1, C, norm, track)
         self.ops = nn.ModuleDict()
         nodes: dict[int, list[tuple[str, int]]] = {}
         for op in plan.ops:
@@ -42,7 +42,43 @@ class Cell(nn.Module):
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
 
-def _preproc(kind: str | None, c_in: int, C: int, norm: bool, track: bool) -> nn.Module | None:
+def stem_modules(plan: NetPlan, track: bool = False) -> dict[str, nn.Module]:
+    """The stem of a :class:`Network` as ``{attribute name: module}``, in registration order."""
+    g, C, norm = plan.genotype, plan.C, plan.norm
+    k, s = plan.stem_ks, plan.stem_stride
+    if plan.stem == "vit":
+        return {"stem0": nn.Conv2d(3, C, k, stride=k, padding=int(k < 4), bias=False),
+                "pos_enc": PosEnc(C, plan.stem_sizes[0])}
+    if plan.stem == "simple":
+        cs = plan.stem_channels
+        layers = [nn.Conv2d(3, cs, k, stride=s, padding=k // 2, bias=False), norm_layer(cs, norm, track)]
+        if g.stem_pool:
+            layers.append(nn.MaxPool2d(3, stride=2, padding=1))
+        return {"stem": nn.Sequential(*layers)}
+    return {
+        "stem0": nn.Sequential(
+            nn.Conv2d(3, C // 2, k, stride=s, padding=k // 2, bias=False),
+            norm_layer(C // 2, norm, track),
+            nn.ReLU(),
+            nn.Conv2d(C // 2, C, 3, stride=s, padding=1, bias=False),
+            norm_layer(C, norm, track),
+        ),
+        "stem1": ReLUConvBN(C, C, 3, 2, norm, track),
+    }
+
+
+def head_modules(plan: NetPlan) -> tuple[nn.Module, nn.Sequential]:
+    """``(global_pooling, classifier)`` of a :class:`Network`."""
+    pooling = nn.AdaptiveAvgPool2d(1) if plan.genotype.glob_avg else nn.Identity()
+    fc: list[nn.Module] = []
+    for i, (fin, fout) in enumerate(plan.fc):
+        if i:
+            fc += [nn.ReLU(), nn.Dropout(0.5)]
+        fc.append(nn.Linear(fin, fout))
+    return pooling, nn.Sequential(*fc)
+
+
+def preproc(kind: str | None, c_in: int, C: int, norm: bool, track: bool) -> nn.Module | None:
     if kind is None:
         return None
     if kind == "conv":
@@ -57,38 +93,15 @@ class Network(nn.Module):
 
     def __init__(self, plan: NetPlan, track_running_stats: bool = False):
         super().__init__()
-        g, C, norm, track = plan.genotype, plan.C, plan.norm, track_running_stats
+        g, norm, track = plan.genotype, plan.norm, track_running_stats
         self.genotype = g
         self.plan = plan
         self.input_size = plan.input_size
         self._stem = plan.stem
-        k, s = plan.stem_ks, plan.stem_stride
-        if plan.stem == "vit":
-            self.stem0 = nn.Conv2d(3, C, k, stride=k, padding=int(k < 4), bias=False)
-            self.pos_enc = PosEnc(C, plan.stem_sizes[0])
-        elif plan.stem == "simple":
-            cs = plan.stem_channels
-            layers = [nn.Conv2d(3, cs, k, stride=s, padding=k // 2, bias=False), norm_layer(cs, norm, track)]
-            if g.stem_pool:
-                layers.append(nn.MaxPool2d(3, stride=2, padding=1))
-            self.stem = nn.Sequential(*layers)
-        else:
-            self.stem0 = nn.Sequential(
-                nn.Conv2d(3, C // 2, k, stride=s, padding=k // 2, bias=False),
-                norm_layer(C // 2, norm, track),
-                nn.ReLU(),
-                nn.Conv2d(C // 2, C, 3, stride=s, padding=1, bias=False),
-                norm_layer(C, norm, track),
-            )
-            self.stem1 = ReLUConvBN(C, C, 3, 2, norm, track)
+        for name, module in stem_modules(plan, track).items():
+            self.add_module(name, module)
         self.cells = nn.ModuleList(Cell(c, norm, track) for c in plan.cells)
-        self.global_pooling = nn.AdaptiveAvgPool2d(1) if g.glob_avg else nn.Identity()
-        fc: list[nn.Module] = []
-        for i, (fin, fout) in enumerate(plan.fc):
-            if i:
-                fc += [nn.ReLU(), nn.Dropout(0.5)]
-            fc.append(nn.Linear(fin, fout))
-        self.classifier = nn.Sequential(*fc)
+        self.global_pooling, self.classifier = head_modules(plan)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._stem == "vit":
