@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-EXAMPLES = """examples:
-  archlab map --emb ref.parquet --emb zoo.parquet --highlight resnet50,convnext_tiny --out map.png
-  archlab map --emb ref.parquet --emb zoo.parquet --color params --shift shift/shift.csv --out map.html"""
+from archlab.cli._args import add_examples
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -21,8 +19,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="umap (default; PCA for fewer than 20 reference architectures) or pca")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="map.png (or .pdf/.svg) or map.html")
-    p.epilog = EXAMPLES
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_examples(p, "archlab map --emb ref.parquet --emb zoo.parquet --highlight resnet50,convnext_tiny --out map.png",
+                 "archlab map --emb ref.parquet --emb zoo.parquet --color params --shift shift/shift.csv --out map.html")
 
 
 def run(args: argparse.Namespace) -> int:

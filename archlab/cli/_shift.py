@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-EXAMPLES = """examples:
-  archlab embed --ckpt ghn.pt --train 10000 --out ref.parquet
-  archlab shift --ckpt ghn.pt --ref ref.parquet --models resnet50,convnext_tiny,my_net.py:Net --out shift/
-  archlab shift --ckpt ghn.pt --ref ref.parquet --split deep,dense,bnfree --limit 20 --out shift-ood/"""
+from archlab.cli._args import add_examples
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -26,8 +23,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--no-progress", action="store_true")
-    p.epilog = EXAMPLES
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_examples(p, "archlab shift --ckpt ghn.pt --ref ref.parquet --models resnet50,convnext_tiny,my_net.py:Net "
+                    "--out shift/",
+                 "archlab shift --ckpt ghn.pt --ref ref.parquet --split deep,dense,bnfree --limit 20 --out ood/")
 
 
 def run(args: argparse.Namespace) -> int:
