@@ -19,10 +19,10 @@ def test_demo_trains_evaluates_predicts_and_resumes(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = tmp_path / "demo"
     cmd = [sys.executable, "-m", "archlab", "demo", "--minutes", "0.1", "--mlp-minutes", "0.05",
-           "--archs", "3", "--device", "cpu", "--out", str(out)]
+           "--archs", "3", "--ref-size", "60", "--device", "cpu", "--out", str(out)]
     first = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
-    for step in ("[1/4]", "[2/4]", "[3/4]", "[4/4]"):
+    for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"):
         assert step in first.stdout
     df = pd.read_csv(out / "evaluation.csv")
     assert sorted(df["method"].unique()) == ["ghn", "mlp-ghn", "random"]
@@ -31,6 +31,14 @@ def test_demo_trains_evaluates_predicts_and_resumes(tmp_path):
     for png in ("evaluation.png", "graph_resnet18.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "resnet18" in first.stdout and "parameters)" in first.stdout
+    # stage 5: shift scores of the zoo and the custom model, and both maps
+    shift = pd.read_csv(out / "shift" / "shift.csv")
+    assert shift["id"].tolist()[:5] == ["resnet18", "resnet50", "convnext_tiny", "vit_b_16", "swin_t"]
+    assert shift["id"].iloc[5].endswith("my_net.py:MyNet") and shift["percentile"].between(0, 100).all()
+    for png in ("map.png", "shift/shift.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Plotly" in (out / "map.html").read_text()
+    cached = {p: p.stat().st_mtime_ns for p in (out / "ref60.parquet", out / "zoo.parquet", out / "evaluation3.csv")}
     # the demo trains with the short-CPU recipe (no augmentation), recorded in its resumable state
     state = torch.load(out / "ghn2.resume.pt", weights_only=False)
     assert state["config"]["augment"] is False and state["config"]["meta_batch"] == 2
@@ -39,3 +47,4 @@ def test_demo_trains_evaluates_predicts_and_resumes(tmp_path):
     again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     assert torch.load(out / "ghn2.resume.pt", weights_only=False)["state"]["step"] == steps
+    assert {p: p.stat().st_mtime_ns for p in cached} == cached  # every stage's output reused

@@ -14,6 +14,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--archs", type=int, default=50, help="held-out test architectures to evaluate")
     p.add_argument("--model", default="resnet18", help="torchvision model whose parameters to predict")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--ref-size", type=int, default=1000,
+                   help="DeepNets-1M train architectures in the shift stage's reference set (1000)")
     p.add_argument("--seed", type=int, default=0)
     add_examples(p, "archlab demo", "archlab demo --minutes 10 --archs 100 --model resnet50 --out runs/demo50")
 
@@ -24,5 +26,6 @@ def run(args: argparse.Namespace) -> int:
 
     check_output_dir(args.out)
     run_demo(DemoConfig(out=args.out, minutes=args.minutes, mlp_minutes=args.mlp_minutes,
-                        archs=args.archs, model=args.model, device=args.device, seed=args.seed))
+                        archs=args.archs, model=args.model, device=args.device, seed=args.seed,
+                        ref_size=args.ref_size))
     return 0

@@ -48,3 +48,12 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
     finally:
         pyplot().close(fig)
     return path
+
+
+def short_label(candidate_id: str) -> str:
+    """A readable label for a candidate id: ``dir/sub/my_net.py:Net`` becomes ``my_net.py:Net``."""
+    text = str(candidate_id)
+    head, sep, tail = text.rpartition(":")
+    if sep and head.endswith(".py"):
+        return f"{Path(head).name}:{tail}"
+    return text

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from archlab._io import atomic_write_text
-from archlab.plots._figure import pyplot, save_figure
+from archlab.plots._figure import pyplot, save_figure, short_label
 
 HOVER = ("id", "source", "params", "flops", "accuracy", "top1", "percentile", "verdict")
 
@@ -35,19 +35,16 @@ def plot_map_png(frame: pd.DataFrame, path: str | os.PathLike, color: str = "sou
     else:
         groups = frame[color].astype(str)
         for i, name in enumerate(dict.fromkeys(groups)):
-            sel = groups == name
-            big = sel & ~ref
-            ax.scatter(frame.loc[sel & ref, "x"], frame.loc[sel & ref, "y"], s=8, alpha=0.5,
-                       color=f"C{i % 10}", label=f"{name} ({int(sel.sum())})")
-            ax.scatter(frame.loc[big, "x"], frame.loc[big, "y"], s=40, alpha=0.9, color=f"C{i % 10}",
-                       edgecolors="k", linewidths=0.5, label=None if (sel & ref).any() else f"{name} ({int(sel.sum())})")
+            sel, label = groups == name, f"{name} ({int((groups == name).sum())})"
+            if (sel & ref).any():
+                ax.scatter(frame.loc[sel & ref, "x"], frame.loc[sel & ref, "y"], s=8, alpha=0.5,
+                           color=f"C{i % 10}", label=label)
+                label = None
+            if (sel & ~ref).any():
+                ax.scatter(frame.loc[sel & ~ref, "x"], frame.loc[sel & ~ref, "y"], s=40, alpha=0.9,
+                           color=f"C{i % 10}", edgecolors="k", linewidths=0.5, label=label)
         ax.legend(fontsize=8, markerscale=1.5, loc="best", title=color)
-    for hid in highlight or []:
-        rows = frame[frame["id"] == hid]
-        for _, r in rows.iterrows():
-            ax.scatter([r["x"]], [r["y"]], s=160, facecolors="none", edgecolors="crimson", linewidths=1.8)
-            ax.annotate(hid, (r["x"], r["y"]), xytext=(6, 6), textcoords="offset points", fontsize=9,
-                        color="crimson", weight="bold")
+    _label_highlights(ax, frame, highlight or [])
     method = frame.attrs.get("method", "umap").upper()
     ax.set_xlabel(f"{method} 1")
     ax.set_ylabel(f"{method} 2")
@@ -55,6 +52,20 @@ def plot_map_png(frame: pd.DataFrame, path: str | os.PathLike, color: str = "sou
     ax.grid(alpha=0.2)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _label_highlights(ax, frame: pd.DataFrame, highlight: list[str]) -> None:
+    """Ring and label ``highlight`` ids; labels of nearby points are stacked instead of overlapping."""
+    rows = frame[frame["id"].isin(highlight)].sort_values("y")
+    span = float(np.ptp(frame["y"])) or 1.0
+    placed: list[tuple[float, float]] = []
+    for _, r in rows.iterrows():
+        ax.scatter([r["x"]], [r["y"]], s=160, facecolors="none", edgecolors="crimson", linewidths=1.8)
+        near = sum(1 for x, y in placed if abs(y - r["y"]) < 0.06 * span and abs(x - r["x"]) < 0.25 * span)
+        placed.append((r["x"], r["y"]))
+        ax.annotate(short_label(r["id"]), (r["x"], r["y"]), xytext=(8, 6 + 11 * near), textcoords="offset points",
+                    fontsize=9, color="crimson", weight="bold",
+                    arrowprops={"arrowstyle": "-", "color": "crimson", "lw": 0.6} if near else None)
 
 
 def plot_map_html(frame: pd.DataFrame, path: str | os.PathLike, color: str = "source",
@@ -80,7 +91,7 @@ def plot_map_html(frame: pd.DataFrame, path: str | os.PathLike, color: str = "so
     marked = frame[frame["id"].isin(highlight or [])]
     if len(marked):
         fig.add_trace(go.Scatter(x=marked["x"], y=marked["y"], mode="markers+text", name="highlighted",
-                                 text=marked["id"], textposition="top center", hoverinfo="skip",
+                                 text=[short_label(i) for i in marked["id"]], textposition="top center", hoverinfo="skip",
                                  marker={"size": 14, "color": "rgba(0,0,0,0)",
                                          "line": {"color": "crimson", "width": 2}}))
     method = frame.attrs.get("method", "umap").upper()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from archlab.plots._figure import pyplot, save_figure
+from archlab.plots._figure import pyplot, save_figure, short_label
 
 BAND_COLOURS = {"in-distribution": "#55a868", "shifted": "#dd8452", "far": "#c44e52"}
 
@@ -24,7 +24,7 @@ def plot_shift(table, path: str | os.PathLike, bands: tuple[float, float] = (90.
         ax.text((a + b) / 2, n - 0.3, name, ha="center", va="bottom", fontsize=7, color=BAND_COLOURS[name])
     colours = [BAND_COLOURS.get(v, "0.5") for v in rows["verdict"]]
     ax.barh(range(n), rows["percentile"], color=colours, height=0.7)
-    ax.set_yticks(range(n), [str(i) for i in rows["id"]], fontsize=8)
+    ax.set_yticks(range(n), [short_label(i) for i in rows["id"]], fontsize=8)
     for y, p in enumerate(rows["percentile"]):
         ax.text(min(p + 1, 93), y, f"{p:.0f}", va="center", fontsize=7)
     ax.set_xlim(0, 100)

@@ -4,9 +4,11 @@
 2. train a GHN-2 and an MLP-GHN baseline on digits with DeepNets-1M training architectures;
 3. evaluate held-out DeepNets-1M test architectures with predicted parameters against random
    initialisation and the MLP baseline (table + plot);
-4. predict all parameters of an unseen torchvision network and report its accuracy.
+4. predict all parameters of an unseen torchvision network and report its accuracy;
+5. embed a reference set of DeepNets-1M train architectures, score how far ResNet-18/50,
+   ConvNeXt-T, ViT-B/16, Swin-T and a custom model from a file are from it, and draw the maps.
 
-Re-running with the same ``out`` resumes or reuses the training runs.
+Re-running with the same ``out`` resumes the training runs and reuses every stage's outputs.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archlab._device import resolve_device
+from archlab._io import atomic_write_text
 from archlab.data import dataset_info
-from archlab.engine._evaluate import evaluate, format_summary, summarize
+from archlab.engine._evaluate import BN_NOTE, evaluate, format_summary, summarize
 from archlab.engine._train import SHORT_CPU_BUDGET, TrainConfig, train_ghn
 from archlab.errors import UsageError
+from archlab.ghn import load_ghn
 from archlab.graph import build_graph, plot_graph, resolve_model
 from archlab.plots import plot_methods
+from archlab.report._demo_shift import shift_stage
 
 
 @dataclass
@@ -34,6 +40,7 @@ class DemoConfig:
     device: str = "auto"
     seed: int = 0
     progress: bool = True
+    ref_size: int = 1000
 
 
 def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
@@ -43,21 +50,21 @@ def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
     """
     import torch
 
-    if not (cfg.minutes > 0 and cfg.mlp_minutes > 0 and cfg.archs >= 1):
-        raise UsageError(f"minutes, mlp_minutes and archs must be positive; got {cfg.minutes}, "
-                         f"{cfg.mlp_minutes}, {cfg.archs}")
+    if not (cfg.minutes > 0 and cfg.mlp_minutes > 0 and cfg.archs >= 1 and cfg.ref_size >= 20):
+        raise UsageError(f"minutes, mlp_minutes and archs must be positive and ref_size >= 20; got "
+                         f"{cfg.minutes}, {cfg.mlp_minutes}, {cfg.archs}, {cfg.ref_size}")
     model = resolve_model(cfg.model)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
 
-    echo(f"[1/4] architecture graph of {cfg.model}")
+    echo(f"[1/5] architecture graph of {cfg.model}")
     g = build_graph(model)
     graph_png = plot_graph(g, out / f"graph_{re.sub(r'[^A-Za-z0-9_.-]+', '_', cfg.model)}.png")
     echo(f"      {g.num_nodes} nodes, {g.num_edges} edges, {g.num_params:,} parameters, "
          f"coverage {g.coverage:.3f} -> {graph_png}")
 
-    echo(f"[2/4] training GHN-2 ({cfg.minutes:g} min) and an MLP-GHN baseline ({cfg.mlp_minutes:g} min) on digits")
+    echo(f"[2/5] training GHN-2 ({cfg.minutes:g} min) and an MLP-GHN baseline ({cfg.mlp_minutes:g} min) on digits")
     runs = {}
     for kind, minutes in (("ghn2", cfg.minutes), ("mlp", cfg.mlp_minutes)):
         tc = TrainConfig(ghn=kind, dataset="digits", minutes=minutes, out=str(out / f"{kind}.pt"),
@@ -70,12 +77,13 @@ def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
         echo(f"      {kind}: {r.steps} steps, {r.archs_seen} architectures, mean loss {r.loss_avg:.3f}, "
              f"train acc of predicted params {100 * r.acc_avg:.1f}% -> {r.out}")
 
-    echo(f"[3/4] evaluating {cfg.archs} held-out DeepNets-1M test architectures on digits")
-    df = evaluate(str(out / "ghn2.pt"), split="test", dataset="digits", baseline=str(out / "mlp.pt"),
-                  limit=cfg.archs, device=cfg.device, seed=cfg.seed, progress=cfg.progress)
+    echo(f"[3/5] evaluating {cfg.archs} held-out DeepNets-1M test architectures on digits")
+    df = _cached_evaluation(out / f"evaluation{cfg.archs}.csv", lambda: evaluate(
+        str(out / "ghn2.pt"), split="test", dataset="digits", baseline=str(out / "mlp.pt"),
+        limit=cfg.archs, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
     summary = summarize(df)
-    df.to_csv(out / "evaluation.csv", index=False)
-    summary.to_csv(out / "evaluation_summary.csv", index=False)
+    atomic_write_text(df.to_csv(index=False), out / "evaluation.csv")
+    atomic_write_text(summary.to_csv(index=False), out / "evaluation_summary.csv")
     plot_png = plot_methods(summary, out / "evaluation.png", chance=10.0,
                             title=f"Digits test accuracy of {cfg.archs} unseen DeepNets-1M architectures")
     echo(format_summary(summary))
@@ -84,10 +92,29 @@ def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
 
 
     size = dataset_info("digits").image_size
-    echo(f"[4/4] predicting all parameters of {cfg.model} (adapted to {size}x{size}) with the trained GHN-2")
+    echo(f"[4/5] predicting all parameters of {cfg.model} (adapted to {size}x{size}) with the trained GHN-2")
     one = evaluate(str(out / "ghn2.pt"), models=[cfg.model], dataset="digits", device=cfg.device,
                    seed=cfg.seed, progress=False)
     for r in one.to_dict("records"):
         echo(f"      {cfg.model} {r['method']:>7}: top-1 {r['top1']:.1f}%  ({r['n_params']:,} parameters)")
-    echo(f"results in {out}/: evaluation.csv, evaluation_summary.csv, {plot_png.name}, {graph_png.name}")
-    return {"summary": summary, "evaluation": df, "single": one, "plot": plot_png, "graph_plot": graph_png}
+
+    echo(f"[5/5] shift: {cfg.ref_size} train architectures as the reference; zoo models and my_net.py:MyNet")
+    shift = shift_stage(load_ghn(out / "ghn2.pt", map_location=resolve_device(cfg.device)), out, cfg.ref_size,
+                        cfg.progress, echo=echo)
+    echo(f"results in {out}/: evaluation.csv, evaluation_summary.csv, {plot_png.name}, {graph_png.name}, "
+         f"shift/shift.csv, shift/shift.png, map.png, map.html")
+    return {"summary": summary, "evaluation": df, "single": one, "plot": plot_png, "graph_plot": graph_png,
+            **shift}
+
+
+def _cached_evaluation(path: Path, compute):
+    """The evaluation table at ``path`` if an earlier run wrote it, else ``compute()`` (saved)."""
+    import pandas as pd
+
+    if path.exists():
+        df = pd.read_csv(path)
+        df.attrs["notes"] = [BN_NOTE, "(reused from an earlier run of this demo)"]
+        return df
+    df = compute()
+    atomic_write_text(df.to_csv(index=False), path)
+    return df
