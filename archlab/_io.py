@@ -84,8 +84,40 @@ def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda f: f.write(data))
 
 
+class _WriteRecorder:
+    """A file's ``write``/``flush`` that remember an OSError: torch's zip writer turns one
+    (a full disk) into an unclear RuntimeError ("unexpected pos ...")."""
+
+    def __init__(self, f: IO) -> None:
+        self._f = f
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._f.flush()
+        except OSError as e:
+            self.error = e
+            raise
+
+
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` ``obj`` to ``path`` atomically."""
     import torch
 
-    return atomic_write(path, lambda f: torch.save(obj, f))
+    def write(f: IO) -> None:
+        rec = _WriteRecorder(f)
+        try:
+            torch.save(obj, rec)
+        except RuntimeError:
+            if rec.error is not None:
+                raise rec.error from None
+            raise
+
+    return atomic_write(path, write)

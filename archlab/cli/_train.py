@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -19,6 +24,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     b.add_argument("--steps", type=int, default=None, help="budget in meta-batch steps")
     b.add_argument("--epochs", type=float, default=None, help="budget in passes over the images")
     p.add_argument("--resume", action="store_true", help="continue from OUT's .resume.pt if present")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh even if OUT or its .resume.pt exist, replacing them (default: "
+                        "refuse to replace a file that is not a resumable archlab run)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--meta-batch", type=int, default=8, help="architectures per step (default 8)")
     p.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
@@ -39,6 +47,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hid", type=int, default=None, help="override the preset's hidden size")
     p.add_argument("--layers", type=int, default=None, help="override the preset's layer count")
     p.add_argument("--ckpt-every", type=int, default=100, help="checkpoint every K steps (100)")
+    p.add_argument("--ckpt-minutes", type=float, default=2.0,
+                   help="also checkpoint every M minutes of wall-clock time (default 2; 0: off)")
     p.add_argument("--log-every", type=int, default=10, help="metrics CSV row every K steps (10)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--amp", choices=["auto", "on", "off"], default="auto",
@@ -63,19 +73,51 @@ def _fractions(text: str) -> tuple[float, ...]:
     return values
 
 
+def _check_ranges(args: argparse.Namespace) -> None:
+    """One UsageError for the first numeric option out of range, before any work."""
+    from archlab.cli._args import check_at_least, check_positive
+
+    check_at_least(args, 1, "meta_batch", "batch_size", "log_every", "ckpt_every", "hid", "layers")
+    check_at_least(args, 0, "num_workers", "ckpt_minutes", "wd")
+    check_positive(args, "steps", "epochs", "minutes", "lr", "grad_clip")
+
+
+@contextmanager
+def _notes_to_stderr() -> Iterator[None]:
+    """Print the run's notes (resuming or starting afresh, stale locks) as ``archlab train: ...``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("archlab train: %(message)s"))
+    loggers = [logging.getLogger(name) for name in ("archlab.train", "archlab.lock")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.INFO)
+        lg.addHandler(handler)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from archlab.cli import UsageError
+    from archlab.cli import ArchlabError, UsageError
     from archlab.engine._train import TrainConfig, train_ghn
     from archlab.ghn._config import PRESETS
 
     if args.ghn not in PRESETS:
         raise UsageError(f"unknown --ghn {args.ghn!r}; choose from {', '.join(PRESETS)}")
+    _check_ranges(args)
+    if args.resume and args.overwrite:
+        raise UsageError("--resume and --overwrite exclude each other")
     try:
         widths = tuple(int(w) for w in args.widths.split(","))
     except ValueError:
         raise UsageError(f"--widths must be comma-separated integers; got {args.widths!r}") from None
+    if any(w < 1 for w in widths):
+        raise UsageError(f"--widths must be positive; got {args.widths!r}")
     milestones = _fractions(args.lr_milestones) if args.lr_milestones else TrainConfig.lr_milestones
     if not 0 <= args.lr_warmup < 1:
         raise UsageError(f"--lr-warmup must be a fraction in [0, 1); got {args.lr_warmup}")
@@ -90,13 +132,18 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.wd,
         grad_clip=args.grad_clip, amp={"auto": None, "on": True, "off": False}[args.amp],
         device=args.device, seed=args.seed, ckpt_every=args.ckpt_every, log_every=args.log_every,
-        augment=False if args.no_augment else None,
-        resume=args.resume, num_workers=args.num_workers, arch_workers=args.arch_workers, ghn_overrides=overrides,
+        ckpt_minutes=args.ckpt_minutes or None, augment=False if args.no_augment else None,
+        resume=args.resume, overwrite=args.overwrite, num_workers=args.num_workers, arch_workers=args.arch_workers, ghn_overrides=overrides,
         progress=not args.no_progress)
     try:
-        result = train_ghn(cfg)
+        with _notes_to_stderr():
+            result = train_ghn(cfg)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise ArchlabError(e.strerror or str(e)) from None
     if result.out is not None:
         print(json.dumps({k: result.to_dict()[k] for k in (
             "out", "steps", "epochs", "archs_seen", "loss_avg", "acc_avg", "skipped",

@@ -7,6 +7,9 @@ Layouts recognised under ``data_dir`` (checked in this order):
   ``cifar-100-python/`` (``train``, ``test``, ``meta``) or its parent.
 * ``imagefolder``: ``train/<class>/*`` and ``test/<class>/*``, class folders exactly the CIFAR
   class names (CIFAR order = alphabetical order for both CIFAR-10 and CIFAR-100).
+
+Python batches are pickles; they are read with :class:`_BatchUnpickler`, which builds only
+numpy arrays and plain values, so a planted pickle cannot run code.
 """
 
 from __future__ import annotations
@@ -15,8 +18,18 @@ import logging
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from archlab.errors import DataError
+
+try:
+    from numpy._core.multiarray import _reconstruct
+    from numpy._core.numeric import _frombuffer
+except ImportError:  # numpy < 2
+    from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
+    from numpy.core.numeric import _frombuffer  # type: ignore[no-redef]
 
 log = logging.getLogger("archlab.data")
 
@@ -109,11 +122,46 @@ def _key(entry: dict, key: str):
     raise KeyError(key)
 
 
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as Python 3 pickles bytes with protocol 2, for latin-1 only."""
+    if encoding.lower().replace("-", "") != "latin1":
+        raise pickle.UnpicklingError(f"_codecs.encode with encoding {encoding!r} is not allowed")
+    return text.encode("latin1")
+
+
+_ALLOWED: dict[tuple[str, str], Any] = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_encode,
+    **{(f"numpy.{core}.multiarray", "_reconstruct"): _reconstruct for core in ("core", "_core")},
+    **{(f"numpy.{core}.numeric", "_frombuffer"): _frombuffer for core in ("core", "_core")},
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, strings, numbers and numpy arrays, and nothing that runs code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refused to load global {module}.{name}: a CIFAR python "
+                                         "batch holds only arrays and plain values") from None
+
+
 def _unpickle(path: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"missing python-batch file {path}")
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="latin1")  # as torchvision: py2 pickles of the originals
+    try:
+        with open(path, "rb") as f:  # latin1, as torchvision: py2 pickles of the originals
+            entry = _BatchUnpickler(f, encoding="latin1").load()
+    except Exception as e:  # noqa: BLE001 - every failure to unpickle is reported the same way
+        raise DataError(f"{path}: not a readable CIFAR python batch (truncated, corrupt or holding "
+                        f"objects other than arrays and plain values): {type(e).__name__}: "
+                        f"{str(e)[:200]}") from None
+    if not isinstance(entry, dict):
+        raise DataError(f"{path}: not a CIFAR python batch (a {type(entry).__name__}, not a dict)")
+    return entry
 
 
 def read_python_batches(spec: CifarSpec, root: Path, train: bool) -> tuple[np.ndarray, np.ndarray]:

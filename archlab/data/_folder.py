@@ -2,8 +2,9 @@
 
 Small fixed-size images (CIFAR as JPEG/PNG files) are decoded once into a uint8 array and cached
 as ``<data_dir>/.archlab_cache/<name>-<split>-<key>.npz``, where ``key`` hashes the file list
-(relative paths and sizes), so a changed tree is decoded afresh. Large images (ImageNet) are
-read lazily per item.
+(relative paths and sizes), so a changed tree is decoded afresh; a cache that does not load
+(corrupt, or holding pickled objects, which are never unpickled) is ignored with a warning and
+rewritten. Large images (ImageNet) are read lazily per item.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from archlab._io import atomic_open
 
 log = logging.getLogger("archlab.data")
 
@@ -140,17 +142,8 @@ def decode_all(root: Path, paths: list[str], size: int, desc: str) -> np.ndarray
 
 
 def _save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def load_folder_arrays(
@@ -170,12 +163,13 @@ def load_folder_arrays(
     cache_file = data_dir / CACHE_DIRNAME / f"{name}-{sub}-{key}.npz"
     if cache and cache_file.is_file():
         try:
-            with np.load(cache_file) as z:
+            with np.load(cache_file, allow_pickle=False) as z:  # never unpickle a cache
                 images, cached_labels = z["images"], z["labels"]
-            if images.shape == (len(paths), 3, size, size) and np.array_equal(cached_labels, labels):
+            if (images.dtype == np.uint8 and images.shape == (len(paths), 3, size, size)
+                    and np.array_equal(cached_labels, labels)):
                 log.info("loaded %d decoded images from cache %s", len(paths), cache_file)
                 return images, labels
-        except (OSError, ValueError, KeyError) as e:
+        except Exception as e:  # noqa: BLE001 - a cache that does not load is only rebuilt
             log.warning("ignoring unreadable cache %s (%s)", cache_file, e)
     images = decode_all(root, paths, size, desc=f"decoding {name} {sub}")
     if cache:

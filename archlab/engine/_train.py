@@ -8,9 +8,15 @@ gradient clipping at 5 and a x0.1 step decay at 2/3 and 5/6 of the budget (ppuda
 250 of 300).
 
 Resumption: a checkpoint (GHN + optimiser + grad scaler + step + position in the image epoch and
-in the architecture stream + every RNG state) is written atomically every ``ckpt_every`` steps,
-when the run is interrupted (SIGINT/SIGTERM) and at the end. With a step or epoch budget on CPU
-a resumed run ends with bit-identical weights to an uninterrupted one.
+in the architecture stream + every RNG state, all tensors and plain containers, read back with
+``weights_only=True``) is written atomically every ``ckpt_every`` steps or ``ckpt_minutes``
+minutes, whichever comes first, when the run is interrupted (SIGINT/SIGTERM) and at the end.
+With a step or epoch budget on CPU a resumed run ends with bit-identical weights to an
+uninterrupted one.
+
+Outputs: a run holds ``<out>.lock`` (:mod:`archlab._lock`) while it runs, and never replaces a
+file at ``out`` that is not an archlab GHN checkpoint, nor a finished one (no ``.resume.pt``
+beside it), unless ``overwrite``.
 """
 
 from __future__ import annotations
@@ -39,14 +45,13 @@ from archlab.engine._common import (
     seed_everything,
     set_rng_state,
 )
+from archlab.engine._train_files import claim_outputs, read_resume, startup_line
 from archlab.engine._train_step import chance_floor, meta_step
-from archlab.ghn import GHNConfig, build_ghn, save_ghn
+from archlab.ghn import CheckpointError, GHNConfig, build_ghn, save_ghn
 
 log = logging.getLogger("archlab.train")
 
 METRIC_FIELDS = ["step", "epoch", "lr", "loss", "loss_avg", "acc", "archs_per_s", "skipped", "elapsed_s"]
-_MUST_MATCH = ("ghn", "dataset", "meta_batch", "batch_size", "widths", "seed", "fc_dim", "ghn_overrides",
-               "augment")
 
 
 @dataclass
@@ -75,8 +80,10 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     ckpt_every: int = 100
+    ckpt_minutes: float | None = 2.0  # also checkpoint after this much wall-clock time (None: off)
     log_every: int = 10
     resume: bool = False
+    overwrite: bool = False  # start afresh, replacing whatever is at out and its .resume.pt
     augment: bool | None = None
     n_per_class: int | None = None
     num_workers: int = 0
@@ -98,6 +105,11 @@ class TrainConfig:
     @property
     def metrics_path(self) -> Path:
         return Path(self.out).with_suffix(".metrics.csv")
+
+    @property
+    def lock_path(self) -> Path:
+        """Held while a run writes ``out``: ``ghn.pt`` -> ``ghn.lock``."""
+        return Path(self.out).with_suffix(".lock")
 
 
 #: TrainConfig fields for minute-scale CPU budgets (the demo; analyses/ghn_digits): more, cheaper
@@ -193,16 +205,6 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
-def _check_resumable(saved: dict[str, Any], cfg: TrainConfig) -> None:
-    now = dataclasses.asdict(cfg)
-    for k in _MUST_MATCH:
-        a, b = saved.get(k), now.get(k)
-        if (list(a) if isinstance(a, tuple) else a) != (list(b) if isinstance(b, tuple) else b):
-            raise ValueError(
-                f"cannot resume {cfg.state_path}: it was trained with {k}={a!r}, now {k}={b!r}"
-            )
-
-
 def train_ghn(config: TrainConfig) -> TrainResult:
     """Train (or resume training) a GHN; save it with :func:`archlab.ghn.save_ghn` to ``config.out``."""
     cfg = config
@@ -211,141 +213,152 @@ def train_ghn(config: TrainConfig) -> TrainResult:
     try:
         if cfg.meta_batch < info.world:
             raise ValueError(f"meta_batch={cfg.meta_batch} must be >= the number of ranks ({info.world})")
-        if cfg.state_path.exists() and not cfg.resume:
-            raise ValueError(f"{cfg.state_path} exists; pass resume=True (--resume) or delete it")
-        device = info.device
-        amp = (device.type == "cuda") if cfg.amp is None else bool(cfg.amp and device.type == "cuda")
-        seed_everything(cfg.seed)
-        dinfo = dataset_info(cfg.dataset)
-        ds = load_dataset(cfg.dataset, cfg.data_dir, split="train", seed=cfg.seed, download=cfg.download,
-                          augment=cfg.augment, n_per_class=cfg.n_per_class)
-        batches_per_epoch = len(_epoch_batches(len(ds), cfg.batch_size, cfg.seed, 0))
+        with claim_outputs(cfg, info):
+            return _train(cfg, budget, info)
+    finally:
+        _ddp.teardown(info)
 
-        ghn = build_ghn(ghn_config_for(cfg, dinfo.num_classes, dinfo.image_size)).to(device)
-        optimizer = torch.optim.Adam(ghn.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        scaler = torch.amp.GradScaler("cuda", enabled=amp)
-        state = _State()
-        if cfg.resume and cfg.state_path.exists():
-            ck = torch.load(cfg.state_path, map_location=device, weights_only=False)
-            _check_resumable(ck["config"], cfg)
+
+def _train(cfg: TrainConfig, budget: Budget, info: _ddp.DistInfo) -> TrainResult:
+    device = info.device
+    amp = (device.type == "cuda") if cfg.amp is None else bool(cfg.amp and device.type == "cuda")
+    seed_everything(cfg.seed)
+    dinfo = dataset_info(cfg.dataset)
+    ds = load_dataset(cfg.dataset, cfg.data_dir, split="train", seed=cfg.seed, download=cfg.download,
+                      augment=cfg.augment, n_per_class=cfg.n_per_class)
+    batches_per_epoch = len(_epoch_batches(len(ds), cfg.batch_size, cfg.seed, 0))
+
+    ghn = build_ghn(ghn_config_for(cfg, dinfo.num_classes, dinfo.image_size)).to(device)
+    optimizer = torch.optim.Adam(ghn.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    state = _State()
+    resumed = cfg.resume and cfg.state_path.exists()
+    if resumed:
+        ck = read_resume(cfg, device)
+        try:
             ghn.load_state_dict(ck["ghn"])
             optimizer.load_state_dict(ck["optimizer"])
             scaler.load_state_dict(ck["scaler"])
             state = _State(**ck["state"])
             set_rng_state(ck["rng"])
-            if info.is_main:
-                log.info("resumed from %s at step %d", cfg.state_path, state.step)
-        elif cfg.resume and info.is_main:
-            log.info("no checkpoint at %s; starting from scratch", cfg.state_path)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+            raise CheckpointError(f"{cfg.state_path}: damaged archlab training state "
+                                  f"({type(e).__name__}: {str(e)[:200]}); delete it to start afresh") from None
+    if info.is_main:
+        log.info(startup_line(cfg, resumed, state.step, budget))
 
-        model = _ddp.wrap(ghn, info)
-        arch_steps = meta_batches(ArchSteps(
-            seed=cfg.seed, start=state.stream_pos, meta_batch=cfg.meta_batch, widths=tuple(cfg.widths),
-            num_classes=dinfo.num_classes, image_size=dinfo.image_size, fc_dim=cfg.fc_dim,
-            rank=info.rank, world=info.world), cfg.arch_workers)
-        floor = cfg.explode_floor if cfg.explode_floor is not None else chance_floor(dinfo.num_classes)
-        clock = Stopwatch(state.elapsed_s)
-        csv_log = CSVLog(cfg.metrics_path, METRIC_FIELDS, rewind_to=state.step) if info.is_main else None
-        total = budget.total_steps(batches_per_epoch)
-        bar = _progress(cfg, info, total, state.step)
-        loader_gen = torch.Generator()
+    model = _ddp.wrap(ghn, info)
+    arch_steps = meta_batches(ArchSteps(
+        seed=cfg.seed, start=state.stream_pos, meta_batch=cfg.meta_batch, widths=tuple(cfg.widths),
+        num_classes=dinfo.num_classes, image_size=dinfo.image_size, fc_dim=cfg.fc_dim,
+        rank=info.rank, world=info.world), cfg.arch_workers)
+    floor = cfg.explode_floor if cfg.explode_floor is not None else chance_floor(dinfo.num_classes)
+    clock = Stopwatch(state.elapsed_s)
+    csv_log = CSVLog(cfg.metrics_path, METRIC_FIELDS, rewind_to=state.step) if info.is_main else None
+    total = budget.total_steps(batches_per_epoch)
+    bar = _progress(cfg, info, total, state.step)
+    loader_gen = torch.Generator()
 
-        def checkpoint() -> None:
-            state.elapsed_s = clock.elapsed()
-            if info.is_main:
-                atomic_save({
-                    "config": dataclasses.asdict(cfg), "ghn": ghn.state_dict(),
-                    "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                    "state": dataclasses.asdict(state), "rng": rng_state(),
-                }, cfg.state_path)
+    last_ckpt = time.monotonic()
 
-        def done() -> bool:
-            p = budget.progress(state.step, clock.elapsed(), batches_per_epoch)
-            return _ddp.any_rank(p >= 1.0, info)
-
-        steps_this_run, interrupted = 0, False
-        t_last, archs_last = time.monotonic(), state.archs_seen
-        with _StopFlag() as stop:
-            while not done():
-                batches = _epoch_batches(len(ds), cfg.batch_size, cfg.seed, state.epoch)
-                loader_gen.manual_seed(cfg.seed * 7919 + state.epoch)
-                loader = torch.utils.data.DataLoader(
-                    ds, batch_sampler=batches[state.batch_in_epoch :], num_workers=cfg.num_workers,
-                    generator=loader_gen, pin_memory=device.type == "cuda")
-                for images, targets in loader:
-                    mine = next(arch_steps)
-                    state.stream_pos += cfg.meta_batch
-                    nets = networks_of(mine, dinfo.num_classes, dinfo.image_size, cfg.fc_dim, device)
-                    graphs = [graph for *_, graph in mine]
-                    lr = _lr_at(cfg, budget.progress(state.step, clock.elapsed(), batches_per_epoch))
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
-                    stats = meta_step(
-                        model, optimizer, scaler, nets, graphs,
-                        images.to(device, non_blocking=True), targets.to(device, non_blocking=True),
-                        info=info, grad_clip=cfg.grad_clip,
-                        running_loss=state.guard_sum / state.guard_n if state.guard_n else None,
-                        explode_floor=floor, explode_factor=cfg.explode_factor)
-                    state.step += 1
-                    state.batch_in_epoch += 1
-                    steps_this_run += 1
-                    state.archs_seen += cfg.meta_batch
-                    state.guard_sum += stats.finite_sum
-                    state.guard_n += stats.n_finite
-                    for k, v in stats.skipped.items():
-                        state.skipped[k] = state.skipped.get(k, 0) + v
-                    if not stats.stepped:
-                        state.skipped["update"] = state.skipped.get("update", 0) + 1
-                    if stats.n_ok:
-                        state.loss_sum += stats.loss
-                        state.acc_sum += stats.correct / max(1, stats.seen)
-                        state.n_loss += 1
-                    bar.update(1)
-                    if state.step % cfg.log_every == 0 or state.step == total:
-                        now = time.monotonic()
-                        speed = (state.archs_seen - archs_last) / max(1e-9, now - t_last)
-                        t_last, archs_last = now, state.archs_seen
-                        row = _row(state, stats, lr, speed, clock.elapsed(), batches_per_epoch)
-                        bar.set_postfix(loss=f"{row['loss_avg']:.3f}", acc=f"{row['acc']:.3f}",
-                                        skipped=row["skipped"])
-                        if csv_log is not None:
-                            csv_log.write(row)
-                    stopping = _ddp.any_rank(stop.requested, info) or (
-                        cfg.stop_after is not None and steps_this_run >= cfg.stop_after)
-                    if stopping or done() or state.step % cfg.ckpt_every == 0:
-                        checkpoint()
-                    if stopping:
-                        interrupted = stop.requested
-                        break
-                    if done():
-                        break
-                else:
-                    state.epoch += 1
-                    state.batch_in_epoch = 0
-                    continue
-                break
-            checkpoint()
-        bar.close()
-        if hasattr(arch_steps, "close"):
-            arch_steps.close()
-        if csv_log is not None:
-            csv_log.close()
-        finished = budget.progress(state.step, clock.elapsed(), batches_per_epoch) >= 1.0
-        in_sync = _ddp.params_in_sync(ghn, info)
-        result = TrainResult(
-            out=str(cfg.out) if info.is_main else None, state_path=str(cfg.state_path),
-            metrics_path=str(cfg.metrics_path), steps=state.step,
-            epochs=state.epoch + state.batch_in_epoch / batches_per_epoch,
-            archs_seen=state.archs_seen, skipped=dict(state.skipped),
-            loss_avg=state.loss_sum / state.n_loss if state.n_loss else float("nan"),
-            acc_avg=state.acc_sum / state.n_loss if state.n_loss else float("nan"),
-            elapsed_s=clock.elapsed(), interrupted=interrupted, finished=finished,
-            ranks_in_sync=in_sync)
+    def checkpoint() -> None:
+        nonlocal last_ckpt
+        state.elapsed_s = clock.elapsed()
+        last_ckpt = time.monotonic()
         if info.is_main:
-            save_ghn(ghn, cfg.out, extra={"train": {**result.to_dict(), "config": dataclasses.asdict(cfg)}})
-        return result
-    finally:
-        _ddp.teardown(info)
+            atomic_save({
+                "config": dataclasses.asdict(cfg), "ghn": ghn.state_dict(),
+                "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                "state": dataclasses.asdict(state), "rng": rng_state(),
+            }, cfg.state_path)
+
+    def done() -> bool:
+        p = budget.progress(state.step, clock.elapsed(), batches_per_epoch)
+        return _ddp.any_rank(p >= 1.0, info)
+
+    steps_this_run, interrupted = 0, False
+    t_last, archs_last = time.monotonic(), state.archs_seen
+    with _StopFlag() as stop:
+        while not done():
+            batches = _epoch_batches(len(ds), cfg.batch_size, cfg.seed, state.epoch)
+            loader_gen.manual_seed(cfg.seed * 7919 + state.epoch)
+            loader = torch.utils.data.DataLoader(
+                ds, batch_sampler=batches[state.batch_in_epoch :], num_workers=cfg.num_workers,
+                generator=loader_gen, pin_memory=device.type == "cuda")
+            for images, targets in loader:
+                mine = next(arch_steps)
+                state.stream_pos += cfg.meta_batch
+                nets = networks_of(mine, dinfo.num_classes, dinfo.image_size, cfg.fc_dim, device)
+                graphs = [graph for *_, graph in mine]
+                lr = _lr_at(cfg, budget.progress(state.step, clock.elapsed(), batches_per_epoch))
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                stats = meta_step(
+                    model, optimizer, scaler, nets, graphs,
+                    images.to(device, non_blocking=True), targets.to(device, non_blocking=True),
+                    info=info, grad_clip=cfg.grad_clip,
+                    running_loss=state.guard_sum / state.guard_n if state.guard_n else None,
+                    explode_floor=floor, explode_factor=cfg.explode_factor)
+                state.step += 1
+                state.batch_in_epoch += 1
+                steps_this_run += 1
+                state.archs_seen += cfg.meta_batch
+                state.guard_sum += stats.finite_sum
+                state.guard_n += stats.n_finite
+                for k, v in stats.skipped.items():
+                    state.skipped[k] = state.skipped.get(k, 0) + v
+                if not stats.stepped:
+                    state.skipped["update"] = state.skipped.get("update", 0) + 1
+                if stats.n_ok:
+                    state.loss_sum += stats.loss
+                    state.acc_sum += stats.correct / max(1, stats.seen)
+                    state.n_loss += 1
+                bar.update(1)
+                if state.step % cfg.log_every == 0 or state.step == total:
+                    now = time.monotonic()
+                    speed = (state.archs_seen - archs_last) / max(1e-9, now - t_last)
+                    t_last, archs_last = now, state.archs_seen
+                    row = _row(state, stats, lr, speed, clock.elapsed(), batches_per_epoch)
+                    bar.set_postfix(loss=f"{row['loss_avg']:.3f}", acc=f"{row['acc']:.3f}",
+                                    skipped=row["skipped"])
+                    if csv_log is not None:
+                        csv_log.write(row)
+                stopping = _ddp.any_rank(stop.requested, info) or (
+                    cfg.stop_after is not None and steps_this_run >= cfg.stop_after)
+                if stopping or done() or state.step % cfg.ckpt_every == 0 or (
+                        cfg.ckpt_minutes is not None
+                        and time.monotonic() - last_ckpt >= 60.0 * cfg.ckpt_minutes):
+                    checkpoint()
+                if stopping:
+                    interrupted = stop.requested
+                    break
+                if done():
+                    break
+            else:
+                state.epoch += 1
+                state.batch_in_epoch = 0
+                continue
+            break
+        checkpoint()
+    bar.close()
+    if hasattr(arch_steps, "close"):
+        arch_steps.close()
+    if csv_log is not None:
+        csv_log.close()
+    finished = budget.progress(state.step, clock.elapsed(), batches_per_epoch) >= 1.0
+    in_sync = _ddp.params_in_sync(ghn, info)
+    result = TrainResult(
+        out=str(cfg.out) if info.is_main else None, state_path=str(cfg.state_path),
+        metrics_path=str(cfg.metrics_path), steps=state.step,
+        epochs=state.epoch + state.batch_in_epoch / batches_per_epoch,
+        archs_seen=state.archs_seen, skipped=dict(state.skipped),
+        loss_avg=state.loss_sum / state.n_loss if state.n_loss else float("nan"),
+        acc_avg=state.acc_sum / state.n_loss if state.n_loss else float("nan"),
+        elapsed_s=clock.elapsed(), interrupted=interrupted, finished=finished,
+        ranks_in_sync=in_sync)
+    if info.is_main:
+        save_ghn(ghn, cfg.out, extra={"train": {**result.to_dict(), "config": dataclasses.asdict(cfg)}})
+    return result
 
 
 def _row(state: _State, stats, lr: float, speed: float, elapsed: float, bpe: int) -> dict[str, Any]:

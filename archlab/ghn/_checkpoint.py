@@ -13,6 +13,7 @@ dicts, published ppuda / ghn3 files) raises :class:`CheckpointError` naming file
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -55,18 +56,45 @@ def save_ghn(ghn, path: str | os.PathLike, extra: dict[str, Any] | None = None) 
     return atomic_save(payload, path)
 
 
+def load_torch_file(path: str | os.PathLike, map_location: Any = "cpu",
+                    what: str = "torch checkpoint") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers only, so a pickle
+    planted in the file cannot run code. Any failure raises :class:`CheckpointError` naming
+    ``path`` and the problem; ``what`` says what the file should have been."""
+    path = Path(path)
+    if not path.is_file():
+        what_dir = "a directory" if path.is_dir() else "no such file"
+        raise CheckpointError(f"{path}: {what_dir}, expected a {what}")
+    try:
+        with warnings.catch_warnings():  # foreign pickles may warn about their protocol
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - every failure to unpickle is reported the same way
+        first = str(e).splitlines()[0][:200] if str(e) else ""
+        if "Weights only load failed" in first:
+            first = _unsafe_global(str(e)) or "it holds objects other than tensors and plain containers"
+        raise CheckpointError(
+            f"{path}: not a readable {what} (truncated, corrupt, not a torch file, or holding "
+            f"objects other than tensors and plain containers, which are never unpickled): "
+            f"{type(e).__name__}: {first}") from None
+
+
+def _unsafe_global(message: str) -> str:
+    """What torch's weights-only refusal refused, without its advice to allow it."""
+    m = re.search(r"Unsupported (global|operand)[: ]+(GLOBAL )?(\S+)", message)
+    if m is None:
+        return ""
+    if m.group(1) == "operand":
+        return f"it uses pickle operation {m.group(3)}, which only code-running pickles need"
+    return f"it refers to {m.group(3)}, which is not a tensor or a plain container"
+
+
 def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """The checked checkpoint dict of ``path`` (see module docstring)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        with warnings.catch_warnings():  # foreign pickles may warn about their protocol
-            warnings.simplefilter("ignore", UserWarning)
-            ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - every failure to unpickle is reported the same way
-        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated, corrupt or not "
-                              f"a torch file): {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from e
+    ckpt = load_torch_file(path, map_location)
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: expected a checkpoint dict, found {type(ckpt).__name__}")
     if ckpt.get("format") != FORMAT:
