@@ -1,12 +1,13 @@
-"""Embedding throughput: graphs of DeepNets-1M train architectures for a GHN, two ways.
+"""Embedding throughput on DeepNets-1M train architectures: the old path against `archlab embed`.
 
     python benchmarks/bench_embed.py [--archs 200] [--runs 3] [--ghn ghn2] [--image-size 16]
 
-``traced`` (the baseline) builds each network and traces it (``build_graph(build_network(g))``);
-``genotype`` builds the same graph straight from the genotype (``genotype_graph``, piece templates
-cached across architectures). Both are then embedded by the same GHN in batches of 64. Prints
-the median over ``--runs`` of milliseconds per architecture for each stage, the ratio against
-the baseline in this run, and the projected time for a 10,000-architecture reference set.
+``traced`` (the baseline, what ``archlab embed`` did before): build each network, trace its graph
+(``build_graph(build_network(g))``) and embed 64 graphs per GHN pass. ``embed_candidates`` (what
+``archlab embed --train N`` runs now): graphs straight from the genotypes (``genotype_graph``,
+piece templates cached), 4 graphs per GHN pass, plus every metadata column of the Parquet file.
+Prints the median over ``--runs`` of milliseconds per architecture, the ratio against the
+baseline measured in this run, and the projected time for a 10,000-architecture reference set.
 """
 
 from __future__ import annotations
@@ -18,9 +19,22 @@ import time
 
 import torch
 
+from archlab.analysis import embed_candidates
+from archlab.engine import from_train_stream
 from archlab.ghn import GHNConfig, build_ghn
 from archlab.graph import build_graph
-from archlab.space import build_network, genotype_graph, input_kind, train_stream
+from archlab.space import build_network, input_kind, train_stream
+
+
+def _traced(ghn, n: int, size: int) -> None:
+    graphs = [build_graph(build_network(g, 10, input=input_kind(size), image_size=size))
+              for g in itertools.islice(train_stream(0), n)]
+    ghn.embed(graphs, batch_size=64)
+
+
+def _current(ghn, n: int, size: int) -> None:
+    for _ in embed_candidates(ghn, from_train_stream(n), progress=False):
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,36 +45,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--image-size", type=int, default=16)
     args = ap.parse_args(argv)
     torch.manual_seed(0)
-    size = args.image_size
-    ghn = build_ghn(GHNConfig.preset(args.ghn, num_classes=10, image_size=size)).eval()
-    genotypes = list(itertools.islice(train_stream(0), args.archs))
-    kind = input_kind(size)
-    ways = {
-        "traced": lambda g: build_graph(build_network(g, 10, input=kind, image_size=size)),
-        "genotype": lambda g: genotype_graph(g, 10, input=kind, image_size=size),
-    }
-    for way in ways.values():  # warm-up: imports, template cache, allocator
-        ghn.embed([way(g) for g in genotypes[:8]])
-    times: dict[str, dict[str, list[float]]] = {w: {"graphs": [], "embed": []} for w in ways}
-    for _ in range(args.runs):
-        for name, way in ways.items():
-            t0 = time.perf_counter()
-            graphs = [way(g) for g in genotypes]
-            t1 = time.perf_counter()
-            with torch.no_grad():
-                ghn.embed(graphs, batch_size=64)
-            t2 = time.perf_counter()
-            times[name]["graphs"].append((t1 - t0) / len(genotypes) * 1e3)
-            times[name]["embed"].append((t2 - t1) / len(genotypes) * 1e3)
-    base = statistics.median(a + b for a, b in zip(times["traced"]["graphs"], times["traced"]["embed"]))
-    print(f"{args.archs} train architectures, {args.ghn}, {size}px, median of {args.runs} runs, "
-          f"{torch.get_num_threads()} threads")
-    print(f"{'way':<10} {'graphs ms/arch':>15} {'embed ms/arch':>14} {'total ms/arch':>14} {'vs traced':>10} "
-          f"{'10k archs':>10}")
-    for name in ways:
-        g, e = statistics.median(times[name]["graphs"]), statistics.median(times[name]["embed"])
-        total = g + e
-        print(f"{name:<10} {g:>15.2f} {e:>14.2f} {total:>14.2f} {total / base:>9.2f}x {total * 10:>8.0f} s")
+    ghn = build_ghn(GHNConfig.preset(args.ghn, num_classes=10, image_size=args.image_size)).eval()
+    ways = {"traced": _traced, "embed_candidates": _current}
+    with torch.no_grad():
+        for way in ways.values():  # warm-up: imports, template cache, allocator
+            way(ghn, 8, args.image_size)
+        times: dict[str, list[float]] = {w: [] for w in ways}
+        for _ in range(args.runs):
+            for name, way in ways.items():
+                t0 = time.perf_counter()
+                way(ghn, args.archs, args.image_size)
+                times[name].append((time.perf_counter() - t0) / args.archs * 1e3)
+    base = statistics.median(times["traced"])
+    print(f"{args.archs} train architectures, {args.ghn}, {args.image_size}px, median of {args.runs} runs, "
+          f"{torch.get_num_threads()} torch threads")
+    print(f"{'way':<18} {'ms/arch':>9} {'vs traced':>10} {'10k archs':>10}")
+    for name, t in times.items():
+        m = statistics.median(t)
+        print(f"{name:<18} {m:>9.2f} {m / base:>9.2f}x {m * 10:>8.0f} s")
     return 0
 
 

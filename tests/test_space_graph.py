@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from archlab.graph import build_graph
-from archlab.space import EVAL_SPLITS, SPLITS, build_network, genotype_graph, load_split, train_stream
+from archlab.space import (
+    EVAL_SPLITS,
+    SPLITS,
+    build_network,
+    genotype_graph,
+    load_split,
+    train_stream,
+)
 
 
 def assert_same_graph(fast, traced, what: str) -> None:

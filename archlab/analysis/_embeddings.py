@@ -25,6 +25,7 @@ from archlab.errors import ArchlabError, UsageError
 from archlab.ghn import fingerprint
 
 META_KEY = b"archlab"
+CHUNK = 256  # rows per Parquet row group (and per progress update)
 BASE_COLUMNS = ("id", "source", "embedding")
 
 
@@ -32,10 +33,12 @@ class EmbeddingFileError(ArchlabError, ValueError):
     """An embedding file that cannot be read, or files that must not be combined."""
 
 
-def embed_candidates(ghn, candidates: Iterable[Candidate], batch_size: int = 64, metadata: bool = True,
+def embed_candidates(ghn, candidates: Iterable[Candidate], batch_size: int = 4, metadata: bool = True,
                      progress: bool = True, total: int | None = None,
                      input_size: Any = None) -> Iterator[pd.DataFrame]:
-    """Yield DataFrames of up to ``batch_size`` rows (``id, source, embedding`` + metadata).
+    """Yield DataFrames of up to ``CHUNK`` rows (``id, source, embedding`` + metadata), embedding
+    ``batch_size`` architectures per GHN pass (4: GHN-2's per-level products and GHN-3's padded
+    attention grow with the batch, so small batches are fastest on a CPU).
 
     Each candidate is built for the GHN's classes and image size, its graph as GHN.predict builds
     it (at ``input_size``; default the native size, else the GHN's image size).
@@ -46,7 +49,7 @@ def embed_candidates(ghn, candidates: Iterable[Candidate], batch_size: int = 64,
 
     def flush() -> pd.DataFrame:
         graphs = [g for _, g in buf]
-        emb = ghn.embed(graphs, batch_size=len(graphs))
+        emb = ghn.embed(graphs, batch_size=batch_size)
         rows = []
         for (cand, g), e in zip(buf, emb):
             row: dict[str, Any] = {"id": cand.id, "source": cand.source, "embedding": e.astype(np.float32)}
@@ -63,7 +66,7 @@ def embed_candidates(ghn, candidates: Iterable[Candidate], batch_size: int = 64,
         else:
             graph = ghn.graph_of(cand.build(ghn.num_classes, size), input_size)  # as GHN.predict builds it
         buf.append((cand, graph))
-        if len(buf) >= batch_size:
+        if len(buf) >= CHUNK:
             yield flush()
     if buf:
         yield flush()

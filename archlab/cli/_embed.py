@@ -19,7 +19,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None,
                    help="only the first N architectures of a split/file")
     p.add_argument("--out", required=True, help="output Parquet file (id, source, embedding, metadata)")
-    p.add_argument("--batch-size", type=int, default=64, help="architectures per GHN pass")
+    p.add_argument("--batch-size", type=int, default=4, help="architectures per GHN pass (4)")
     add_input_size(p)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--no-progress", action="store_true")

@@ -20,7 +20,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--score", default="knn", choices=("knn", "mahalanobis"), help="headline score (knn)")
     p.add_argument("--bands", default="90,99", help="percentiles where 'shifted' and 'far' start (90,99)")
     p.add_argument("--out", required=True, help="output folder: shift.csv and shift.png")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=4, help="architectures per GHN pass (4)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--no-progress", action="store_true")
     add_examples(p, "archlab shift --ckpt ghn.pt --ref ref.parquet --models resnet50,convnext_tiny,my_net.py:Net "

@@ -35,7 +35,7 @@ class _Prepared:
 
     node_type: np.ndarray  # [N]
     shape_idx: np.ndarray  # [N, 4]
-    plans: list[ParamPlan]
+    plans: list[ParamPlan] | None  # decoder plans: made on first prediction (embedding needs none)
     edges: np.ndarray | None = None  # ghn2: [3, E'] src, dst, hop distance (virtual edges incl. real)
     fw_level: np.ndarray | None = None
     bw_level: np.ndarray | None = None
@@ -105,7 +105,7 @@ class GHN(nn.Module):
         prep = _Prepared(
             node_type=g.node_type,
             shape_idx=self.encoder.shape_enc.shape_indices([n.shape for n in g.nodes]),
-            plans=plan_graph(g, c.max_shape),
+            plans=None,
         )
         n = g.num_nodes
         if c.kind == "ghn2":
@@ -196,7 +196,9 @@ class GHN(nn.Module):
         class (``(kind, key)``) are decoded together, across graphs."""
         x, preps, ptr = self.node_states(graphs)
         groups: dict[tuple, list[tuple[int, ParamPlan]]] = defaultdict(list)
-        for b, prep in enumerate(preps):
+        for b, (g, prep) in enumerate(zip(graphs, preps)):
+            if prep.plans is None:
+                prep.plans = plan_graph(g, self.config.max_shape)
             for plan in prep.plans:
                 groups[(plan.kind, plan.key)].append((b, plan))
         out: list[list[tuple[ParamPlan, torch.Tensor]]] = [[] for _ in graphs]
@@ -263,7 +265,7 @@ class GHN(nn.Module):
         return models[0] if single else models
 
     @torch.no_grad()
-    def embed(self, models_or_graphs, batch_size: int = 64) -> np.ndarray:
+    def embed(self, models_or_graphs, batch_size: int = 4) -> np.ndarray:
         """``(N, hid)`` float32 array: mean of the final node states of each architecture."""
         items = [models_or_graphs] if isinstance(models_or_graphs, nn.Module) else list(models_or_graphs)
         graphs = [m if not isinstance(m, nn.Module) else self.graph_of(m) for m in items]

@@ -23,6 +23,7 @@ transposed product back into those rows.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,6 +114,17 @@ def _mm(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
     return out
 
 
+@functools.cache
+def _numpy_blas():
+    """NumPy's OpenBLAS (not torch's thread pool): limited to one thread during a traversal.
+
+    The per-level products are a few rows each, so extra BLAS threads only spin; on two cores
+    they made the traversal 3x slower and slowed the torch work around it."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(internal_api="openblas")
+
+
 class _Traverse(torch.autograd.Function):
     """``h' = traverse(h, w1, b1, w2, b2, w_ih, b_ih, w_hh, b_hh, trav)`` (see module docstring)."""
 
@@ -120,14 +132,16 @@ class _Traverse(torch.autograd.Function):
     def forward(ctx, h, w1, b1, w2, b2, w_ih, b_ih, w_hh, b_hh, trav: Traversal):
         params = [_host(t) for t in (w1, b1, w2, b2, w_ih, b_ih, w_hh, b_hh)]
         hp = _host(h)[trav.perm]
-        saved = _forward_levels(trav, hp, *params)
+        with _numpy_blas().limit(limits=1):
+            saved = _forward_levels(trav, hp, *params)
         ctx.trav, ctx.saved, ctx.params = trav, saved, params
         ctx.devices = [t.device for t in (h, w1, b1, w2, b2, w_ih, b_ih, w_hh, b_hh)]
         return torch.from_numpy(saved[4][trav.inv_perm]).to(h.device)
 
     @staticmethod
     def backward(ctx, grad_out):
-        grads = _backward_levels(ctx.trav, _host(grad_out), *ctx.saved, *ctx.params)
+        with _numpy_blas().limit(limits=1):
+            grads = _backward_levels(ctx.trav, _host(grad_out), *ctx.saved, *ctx.params)
         return (*(torch.from_numpy(g).to(d) for g, d in zip(grads, ctx.devices)), None)
 
 

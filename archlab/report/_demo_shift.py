@@ -43,7 +43,7 @@ class MyNet(nn.Module):
 
 def _cached_embeddings(path: Path, ghn, candidates, total: int, progress: bool):
     if not path.exists():
-        write_embeddings(embed_candidates(ghn, candidates, total=total, progress=progress, batch_size=16),
+        write_embeddings(embed_candidates(ghn, candidates, total=total, progress=progress),
                          path, file_info(ghn))
     return read_embeddings(path)
 
