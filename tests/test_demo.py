@@ -40,11 +40,11 @@ def test_demo_trains_evaluates_predicts_and_resumes(tmp_path):
     assert "Plotly" in (out / "map.html").read_text()
     cached = {p: p.stat().st_mtime_ns for p in (out / "ref60.parquet", out / "zoo.parquet", out / "evaluation3.csv")}
     # the demo trains with the short-CPU recipe (no augmentation), recorded in its resumable state
-    state = torch.load(out / "ghn2.resume.pt", weights_only=False)
+    state = torch.load(out / "ghn2.resume.pt", weights_only=True)
     assert state["config"]["augment"] is False and state["config"]["meta_batch"] == 2
     steps = state["state"]["step"]
     # re-running reuses the finished trainings instead of training again
     again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert torch.load(out / "ghn2.resume.pt", weights_only=False)["state"]["step"] == steps
+    assert torch.load(out / "ghn2.resume.pt", weights_only=True)["state"]["step"] == steps
     assert {p: p.stat().st_mtime_ns for p in cached} == cached  # every stage's output reused

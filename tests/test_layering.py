@@ -10,7 +10,7 @@ import pytest
 
 # lowest first; a package may import its own floor and every floor below it
 FLOORS = [
-    ["archlab.errors", "archlab._io", "archlab._optional", "archlab._device"],
+    ["archlab.errors", "archlab._io", "archlab._optional", "archlab._device", "archlab._lock"],
     ["archlab.graph", "archlab.space", "archlab.data", "archlab.plots"],
     ["archlab.ghn"],
     ["archlab.engine"],

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from archlab.cli._args import add_examples
+
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ghn", default="ghn2",
@@ -59,6 +61,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                         "training (pays off only with a spare CPU core; on 2 cores it measured "
                         "0.84-1.02x); 0 (default): build them in the training process")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_examples(p, "archlab train --ghn ghn2 --dataset digits --minutes 10 --meta-batch 2 --widths 32 "
+                    "--lr-milestones 0.85 --no-augment --out ghn2.pt",
+                 "archlab train --ghn ghn3-t --dataset cifar10 --data-dir data/cifar10 --device cuda --out ghn3.pt")
 
 
 def _fractions(text: str) -> tuple[float, ...]:

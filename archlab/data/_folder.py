@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from archlab._io import atomic_open
+from archlab.errors import DataError
 
 log = logging.getLogger("archlab.data")
 
@@ -109,6 +110,13 @@ def _decoder() -> Callable[[Path], np.ndarray]:
     return decode
 
 
+def _decode_one(decode: Callable, path: Path) -> np.ndarray:
+    try:
+        return decode(path)
+    except (OSError, RuntimeError, ValueError) as e:
+        raise DataError(f"{path}: cannot decode image ({type(e).__name__}: {e}); remove or replace it") from e
+
+
 def decode_all(root: Path, paths: list[str], size: int, desc: str) -> np.ndarray:
     """Decode every image into one uint8 ``[N, 3, size, size]`` array (threads, tqdm bar)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -121,9 +129,9 @@ def decode_all(root: Path, paths: list[str], size: int, desc: str) -> np.ndarray
 
     def work(chunk: range) -> int:
         for i in chunk:
-            img = decode(root / paths[i])
+            img = _decode_one(decode, root / paths[i])
             if img.shape != (3, size, size):
-                raise ValueError(
+                raise DataError(
                     f"{root / paths[i]}: expected a {size}x{size} RGB image, got "
                     f"{img.shape[2]}x{img.shape[1]}"
                 )
@@ -204,8 +212,12 @@ class LazyImageFolder(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         from PIL import Image
 
-        with Image.open(self.root / self.paths[i]) as im:
-            img = im.convert("RGB")
+        path = self.root / self.paths[i]
+        try:
+            with Image.open(path) as im:
+                img = im.convert("RGB")
+        except (OSError, ValueError) as e:
+            raise DataError(f"{path}: cannot decode image ({type(e).__name__}: {e}); remove or replace it") from e
         if self.transform is not None:
             img = self.transform(img)
         return img, int(self.labels[i])
