@@ -19,6 +19,7 @@ from archlab.engine._common import Budget, CSVLog, rng_state, set_rng_state
 from archlab.engine._evaluate import accuracy, evaluate, format_summary, summarize
 from archlab.engine._finetune import FinetuneConfig, FinetuneResult, finetune
 from archlab.engine._postprocess import POSTPROCESS, orthogonalize, postprocess, weight_layers
+from archlab.engine._short_ft import PROXIES, ProxyData, ShortFTResult, proxy_data, proxy_score, short_finetune
 from archlab.engine._train import TrainConfig, TrainResult, train_ghn
 
 __all__ = [
@@ -50,4 +51,10 @@ __all__ = [
     "summarize",
     "train_ghn",
     "weight_layers",
+    "PROXIES",
+    "ProxyData",
+    "ShortFTResult",
+    "proxy_data",
+    "proxy_score",
+    "short_finetune",
 ]
