@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/system-packages.sh
 set +e
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"  # one torch thread per test worker: two workers on two cores never oversubscribe
 .venv/bin/python -m pytest -n 2 --dist loadfile -q "$@"
 rc=$?
 set -e

@@ -106,6 +106,7 @@ def test_planted_resume_state_never_runs(tmp_path):
     assert not (tmp_path / "ghn.pt").exists() and not (tmp_path / "ghn.lock").exists()
 
 
+@pytest.mark.slow
 def test_train_outputs_resume_and_refusals(tmp_path):
     """A fresh run (``--resume`` without state says it starts afresh) writes a resume state that
     loads with weights_only=True; a truncated one, a finished GHN without resume state, a user's
@@ -151,8 +152,8 @@ def test_train_outputs_resume_and_refusals(tmp_path):
     assert out.read_bytes() != finished and "starting afresh" in proc.stderr
 
 
-@pytest.mark.parametrize("flag", ["--batch-size", "--log-every", "--ckpt-every", "--meta-batch",
-                                  "--steps", "--ckpt-minutes"])
+@pytest.mark.parametrize("flag", ["--batch-size", *(pytest.param(f, marks=pytest.mark.slow) for f in (
+    "--log-every", "--ckpt-every", "--meta-batch", "--steps", "--ckpt-minutes"))])
 def test_train_rejects_out_of_range_options_before_any_work(tmp_path, flag):
     for value in (["0"] if flag != "--ckpt-minutes" else []) + ["-3"]:
         steps = ["--steps", "2"] if flag != "--steps" else []
@@ -273,6 +274,7 @@ except LockHeldError as e:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stale", [False, True])
 def test_lock_racers_exactly_one_wins(tmp_path, stale):
     lock = tmp_path / "ghn.lock"
@@ -296,6 +298,7 @@ def _step_of(state: Path) -> int:
         return -1
 
 
+@pytest.mark.slow
 def test_two_runs_never_share_an_output_and_a_killed_run_resumes_from_the_clock(tmp_path):
     """Run A checkpoints on the clock only (``--ckpt-every`` 100 is never reached); B, plain or
     ``--resume``, is refused while A runs, naming A's PID; after SIGKILL a resumed run takes the
@@ -349,6 +352,7 @@ ls -A "$DISK" > "$SRC/ls.txt"
 """
 
 
+@pytest.mark.slow
 def test_full_disk_keeps_the_previous_state_and_says_so(tmp_path):
     """On a real 4 MiB tmpfs (own mount namespace; skipped where unshare cannot mount): a
     resumed run that cannot write its checkpoint exits 2 naming the file, the previous resume

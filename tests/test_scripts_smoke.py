@@ -39,6 +39,7 @@ CASES: dict[str, Case] = {
     "benchmarks/bench_predict.py": Case(
         ["--models", "resnet18", "--presets", "mlp", "--image-size", "64", "--runs", "1"],
         ["total/fwd", "resnet18"]),
+    "benchmarks/bench_embed.py": Case(["--archs", "4", "--runs", "1"], ["ms/arch", "embed_candidates"], slow=True),
     "benchmarks/bench_gnn.py": Case(
         ["--meta-batch", "1", "--batches", "1", "--runs", "1"], ["ms / meta-batch", "| archlab"], slow=True),
     "benchmarks/bench_train.py": Case(
@@ -50,6 +51,11 @@ CASES: dict[str, Case] = {
         ["GHN-2 top-1 %", "mlp-ghn"],
         ["summary.md", "summary.csv", "seed0/results.csv", "seed0/summary.md", "seed0/accuracy.png",
          "seed0/manifest.json"], slow=True),
+    "analyses/shift/run.py": Case(
+        ["--ckpt", "{ckpt}", "--ref-size", "60", "--per-split", "3", "--models", "resnet18",
+         "--max-images", "32", "--device", "cpu", "--out", "{out}"],
+        ["AUROC", "torchvision models", "Spearman"],
+        ["summary.md", "auroc.csv", "torchvision.csv", "correlation.csv", "shift.png", "map.png"], slow=True),
     "analyses/finetune_init/run.py": Case(
         ["--ckpt", "{ckpt}", "--dataset", "digits", "--models", "resnet18", "--steps", "1",
          "--n-per-class", "1", "--max-test-images", "16", "--device", "cpu", "--out", "{out}"],

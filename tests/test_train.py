@@ -227,6 +227,7 @@ def test_ddp_two_gloo_ranks_end_identical(tmp_path):
     assert (tmp_path / "ghn.pt").exists()
 
 
+@pytest.mark.slow
 def test_cli_lr_milestones(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = _cli(tmp_path, "--lr-milestones", "0.5")
@@ -248,6 +249,7 @@ def test_cli_lr_milestones(tmp_path):
     assert out.returncode == 2 and "--lr-warmup" in out.stderr, out.stderr[-500:]
 
 
+@pytest.mark.slow
 def test_cli_no_augment_reaches_the_run_and_must_match_on_resume(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = _cli(tmp_path, "--no-augment")

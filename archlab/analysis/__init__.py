@@ -12,13 +12,22 @@ from archlab.analysis._embeddings import (
     read_embeddings,
     write_embeddings,
 )
+from archlab.analysis._ground_truth import GroundTruthSpec, ground_truth
 from archlab.analysis._map import EmbeddingMap, map_frame
 from archlab.analysis._metrics import ranking_metrics
 from archlab.analysis._params import InvalidParameterError, NotFittedError
 from archlab.analysis._proxies import PROXIES, zero_cost
+from archlab.analysis._rank import METHODS as RANK_METHODS
+from archlab.analysis._rank import correlations, markdown_table, rank
 from archlab.analysis._shift import ShiftScore, shift_table, to_percentile, verdicts
 
 __all__ = [
+    "GroundTruthSpec",
+    "ground_truth",
+    "RANK_METHODS",
+    "correlations",
+    "markdown_table",
+    "rank",
     "EmbeddingMap",
     "map_frame",
     "PROXIES",

@@ -20,7 +20,11 @@ VERBS: dict[str, str] = {
     "evaluate": "Accuracy of networks with GHN-predicted parameters, with baselines",
     "predict": "Predict all parameters of a model with a GHN and save them",
     "finetune": "Fine-tune a model from GHN-predicted (or random) parameters",
-    "embed": "Graph embeddings of architectures from a GHN",
+    "embed": "Graph embeddings of architectures from a GHN, as Parquet (id, source, embedding, metadata)",
+    "rank": "Rank candidate architectures by GHN-based and zero-cost predictors, against ground truth",
+    "map": "A 2-D map (UMAP or PCA) of embedding files, as PNG or self-contained HTML",
+    "shift": "How far architectures are from the GHN's training distribution (calibrated percentiles)",
+    "search": "Architecture search over DeepNets-1M with Optuna, scored by short fine-tunes from GHN-predicted parameters",
     "demo": "Run the main job end to end on the embedded digits data (offline)",
 }
 
