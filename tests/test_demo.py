@@ -19,10 +19,11 @@ def test_demo_trains_evaluates_predicts_and_resumes(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = tmp_path / "demo"
     cmd = [sys.executable, "-m", "archlab", "demo", "--minutes", "0.1", "--mlp-minutes", "0.05",
-           "--archs", "3", "--ref-size", "60", "--device", "cpu", "--out", str(out)]
+           "--archs", "3", "--ref-size", "60", "--rank-archs", "4", "--rank-epochs", "1", "--ft-steps", "2",
+           "--search-trials", "4", "--device", "cpu", "--out", str(out)]
     first = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
-    for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"):
+    for step in ("[1/7]", "[2/7]", "[3/7]", "[4/7]", "[5/7]", "[6/7]", "[7/7]"):
         assert step in first.stdout
     df = pd.read_csv(out / "evaluation.csv")
     assert sorted(df["method"].unique()) == ["ghn", "mlp-ghn", "random"]
@@ -38,7 +39,14 @@ def test_demo_trains_evaluates_predicts_and_resumes(tmp_path):
     for png in ("map.png", "shift/shift.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Plotly" in (out / "map.html").read_text()
-    cached = {p: p.stat().st_mtime_ns for p in (out / "ref60.parquet", out / "zoo.parquet", out / "evaluation3.csv")}
+    # stages 6 and 7: a ranking against ground truth, and a two-worker search
+    corr = pd.read_csv(out / "rank" / "correlations.csv")
+    assert corr["method"].tolist() == ["ghn", "ghn-ft", "random-ft", "synflow", "snip", "naswot"]
+    trials = pd.read_csv(out / "search" / "trials.csv")
+    assert (trials["state"].isin(["COMPLETE", "PRUNED"])).sum() >= 4
+    assert (out / "search" / "history.png").read_bytes()[:4] == b"\x89PNG"
+    cached = {p: p.stat().st_mtime_ns for p in (out / "ref60.parquet", out / "zoo.parquet", out / "evaluation3.csv",
+                                                 out / "rank" / "scores.csv", *(out / "rank" / "ground_truth").glob("*.json"))}
     # the demo trains with the short-CPU recipe (no augmentation), recorded in its resumable state
     state = torch.load(out / "ghn2.resume.pt", weights_only=True)
     assert state["config"]["augment"] is False and state["config"]["meta_batch"] == 2

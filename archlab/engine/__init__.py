@@ -16,10 +16,23 @@ from archlab.engine._candidate import (
     from_train_stream,
 )
 from archlab.engine._common import Budget, CSVLog, rng_state, set_rng_state
-from archlab.engine._evaluate import accuracy, evaluate, format_summary, summarize
+from archlab.engine._evaluate import (
+    accuracy,
+    evaluate,
+    evaluate_candidates,
+    format_summary,
+    summarize,
+)
 from archlab.engine._finetune import FinetuneConfig, FinetuneResult, finetune
 from archlab.engine._postprocess import POSTPROCESS, orthogonalize, postprocess, weight_layers
-from archlab.engine._short_ft import PROXIES, ProxyData, ShortFTResult, proxy_data, proxy_score, short_finetune
+from archlab.engine._short_ft import (
+    PROXIES,
+    ProxyData,
+    ShortFTResult,
+    proxy_data,
+    proxy_score,
+    short_finetune,
+)
 from archlab.engine._train import TrainConfig, TrainResult, train_ghn
 
 __all__ = [
@@ -40,6 +53,7 @@ __all__ = [
     "adapt_to_small_images",
     "atomic_save",
     "evaluate",
+    "evaluate_candidates",
     "finetune",
     "format_summary",
     "orthogonalize",

@@ -6,7 +6,10 @@
    initialisation and the MLP baseline (table + plot);
 4. predict all parameters of an unseen torchvision network and report its accuracy;
 5. embed a reference set of DeepNets-1M train architectures, score how far ResNet-18/50,
-   ConvNeXt-T, ViT-B/16, Swin-T and a custom model from a file are from it, and draw the maps.
+   ConvNeXt-T, ViT-B/16, Swin-T and a custom model from a file are from it, and draw the maps;
+6. rank held-out test architectures by GHN-based scores and zero-cost proxies against a small
+   trained ground truth;
+7. search the DeepNets-1M space with two Optuna workers on one journal file (ghn-ft proxy).
 
 Re-running with the same ``out`` resumes the training runs and reuses every stage's outputs.
 """
@@ -27,6 +30,7 @@ from archlab.errors import UsageError
 from archlab.ghn import load_ghn
 from archlab.graph import build_graph, plot_graph, resolve_model
 from archlab.plots import plot_methods
+from archlab.report._demo_rank import rank_stage, search_stage
 from archlab.report._demo_shift import shift_stage
 
 
@@ -41,6 +45,10 @@ class DemoConfig:
     seed: int = 0
     progress: bool = True
     ref_size: int = 1000
+    rank_archs: int = 30
+    rank_epochs: int = 2
+    ft_steps: int = 10
+    search_trials: int = 16
 
 
 def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
@@ -58,13 +66,13 @@ def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
 
-    echo(f"[1/5] architecture graph of {cfg.model}")
+    echo(f"[1/7] architecture graph of {cfg.model}")
     g = build_graph(model)
     graph_png = plot_graph(g, out / f"graph_{re.sub(r'[^A-Za-z0-9_.-]+', '_', cfg.model)}.png")
     echo(f"      {g.num_nodes} nodes, {g.num_edges} edges, {g.num_params:,} parameters, "
          f"coverage {g.coverage:.3f} -> {graph_png}")
 
-    echo(f"[2/5] training GHN-2 ({cfg.minutes:g} min) and an MLP-GHN baseline ({cfg.mlp_minutes:g} min) on digits")
+    echo(f"[2/7] training GHN-2 ({cfg.minutes:g} min) and an MLP-GHN baseline ({cfg.mlp_minutes:g} min) on digits")
     runs = {}
     for kind, minutes in (("ghn2", cfg.minutes), ("mlp", cfg.mlp_minutes)):
         tc = TrainConfig(ghn=kind, dataset="digits", minutes=minutes, out=str(out / f"{kind}.pt"),
@@ -77,7 +85,7 @@ def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
         echo(f"      {kind}: {r.steps} steps, {r.archs_seen} architectures, mean loss {r.loss_avg:.3f}, "
              f"train acc of predicted params {100 * r.acc_avg:.1f}% -> {r.out}")
 
-    echo(f"[3/5] evaluating {cfg.archs} held-out DeepNets-1M test architectures on digits")
+    echo(f"[3/7] evaluating {cfg.archs} held-out DeepNets-1M test architectures on digits")
     df = _cached_evaluation(out / f"evaluation{cfg.archs}.csv", lambda: evaluate(
         str(out / "ghn2.pt"), split="test", dataset="digits", baseline=str(out / "mlp.pt"),
         limit=cfg.archs, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
@@ -92,19 +100,28 @@ def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
 
 
     size = dataset_info("digits").image_size
-    echo(f"[4/5] predicting all parameters of {cfg.model} (adapted to {size}x{size}) with the trained GHN-2")
+    echo(f"[4/7] predicting all parameters of {cfg.model} (adapted to {size}x{size}) with the trained GHN-2")
     one = evaluate(str(out / "ghn2.pt"), models=[cfg.model], dataset="digits", device=cfg.device,
                    seed=cfg.seed, progress=False)
     for r in one.to_dict("records"):
         echo(f"      {cfg.model} {r['method']:>7}: top-1 {r['top1']:.1f}%  ({r['n_params']:,} parameters)")
 
-    echo(f"[5/5] shift: {cfg.ref_size} train architectures as the reference; zoo models and my_net.py:MyNet")
-    shift = shift_stage(load_ghn(out / "ghn2.pt", map_location=resolve_device(cfg.device)), out, cfg.ref_size,
+    echo(f"[5/7] shift: {cfg.ref_size} train architectures as the reference; zoo models and my_net.py:MyNet")
+    dev = resolve_device(cfg.device)
+    ghn = load_ghn(out / "ghn2.pt", map_location=dev)
+    shift = shift_stage(ghn, out, cfg.ref_size, cfg.progress, echo=echo)
+
+    echo(f"[6/7] ranking {cfg.rank_archs} test architectures against {cfg.rank_epochs}-epoch SGD ground truth")
+    ranked = rank_stage(ghn, out / "rank", cfg.rank_archs, cfg.ft_steps, cfg.rank_epochs, dev, cfg.seed,
                         cfg.progress, echo=echo)
+
+    echo(f"[7/7] searching with two workers on one journal file ({cfg.search_trials} trials, ghn-ft)")
+    searched = search_stage(out / "ghn2.pt", out / "search", cfg.search_trials, cfg.ft_steps, cfg.seed, echo=echo)
     echo(f"results in {out}/: evaluation.csv, evaluation_summary.csv, {plot_png.name}, {graph_png.name}, "
-         f"shift/shift.csv, shift/shift.png, map.png, map.html")
+         "shift/shift.csv, shift/shift.png, map.png, map.html, rank/correlations.md, rank/scatter.png, "
+         "search/trials.csv, search/history.png")
     return {"summary": summary, "evaluation": df, "single": one, "plot": plot_png, "graph_plot": graph_png,
-            **shift}
+            **shift, **ranked, **searched}
 
 
 def _cached_evaluation(path: Path, compute):
