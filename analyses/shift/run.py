@@ -1,0 +1,157 @@
+"""How far is an architecture from what the GHN knows? Shift scores on the embedded default.
+
+    python analyses/shift/run.py --ckpt GHN.pt [--ref-size 10000] [--per-split 100]
+        [--models resnet18,...] [--out DIR] [--seed 0]
+
+With a GHN trained on digits (the documented command is in this study's README), embeds a
+reference of ``--ref-size`` DeepNets-1M TRAIN architectures, fits :class:`archlab.analysis.ShiftScore`
+(20% of the reference held out for calibration), and scores the first ``--per-split`` architectures
+of the test split and of each out-of-distribution split (wide, deep, dense, bnfree) plus ten
+torchvision models. Reports, in ``DIR`` (default: this study's ``results/``):
+
+- ``auroc.csv``: AUROC of the shift percentile (kNN and Mahalanobis) separating test from each
+  OOD split;
+- ``torchvision.csv`` and ``shift.png``: percentiles and verdicts of the torchvision models;
+- ``correlation.csv``: Spearman correlation between the shift score and the top-1 accuracy of
+  the GHN-predicted parameters over the test and OOD architectures;
+- ``map.png``: UMAP of the reference with everything else placed on it; ``summary.md``; and
+  ``manifest.json``. Embedding files are cached in ``DIR/cache/`` (not committed), so a rerun
+  continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # analyses/: the shared manifest helper
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from _manifest import provenance, write_manifest  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
+
+from archlab._device import resolve_device  # noqa: E402
+from archlab._io import atomic_write_text  # noqa: E402
+from archlab.analysis import (  # noqa: E402
+    EmbeddingMap,
+    ShiftScore,
+    embed_candidates,
+    embedding_matrix,
+    file_info,
+    map_frame,
+    read_embeddings,
+    shift_table,
+    write_embeddings,
+)
+from archlab.data import dataset_info, load_dataset, make_loader  # noqa: E402
+from archlab.engine import evaluate_candidates, from_models, from_split, from_train_stream  # noqa: E402
+from archlab.engine._evaluate import fixed_subset  # noqa: E402
+from archlab.ghn import load_ghn  # noqa: E402
+from archlab.plots import plot_map_png, plot_shift  # noqa: E402
+
+STUDY = "shift"
+OOD = ("wide", "deep", "dense", "bnfree")
+MODELS = ("resnet18,resnet50,convnext_tiny,vit_b_16,swin_t,efficientnet_b0,mobilenet_v3_large,"
+          "regnet_y_400mf,densenet121,vgg11")
+
+
+def _embedded(path: Path, ghn, candidates, total: int):
+    if not path.exists():
+        write_embeddings(embed_candidates(ghn, candidates, total=total), path,
+                         file_info(ghn))
+    return read_embeddings(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ckpt", required=True, help="a GHN trained on digits (see README)")
+    ap.add_argument("--ref-size", type=int, default=10000, help="train architectures in the reference")
+    ap.add_argument("--per-split", type=int, default=100, help="architectures of test and of each OOD split")
+    ap.add_argument("--models", default=MODELS, help="torchvision models to score")
+    ap.add_argument("--max-images", type=int, default=None, help="test images for the accuracies (all)")
+    ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args(argv)
+    info = provenance(STUDY, args, [args.seed], argv=None if argv is None else [__file__, *argv])
+    out = Path(args.out)
+    cache = out / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(args.device)
+    ghn = load_ghn(args.ckpt, map_location=dev).eval()
+
+    ref = _embedded(cache / f"ref{args.ref_size}.parquet", ghn, from_train_stream(args.ref_size), args.ref_size)
+    splits = {s: from_split(s, limit=args.per_split) for s in ("test", *OOD)}
+    archs = [c for cands in splits.values() for c in cands]
+    split_emb = _embedded(cache / f"splits{args.per_split}.parquet", ghn, archs, len(archs))
+    models = from_models(args.models.split(","))
+    zoo_emb = _embedded(cache / "torchvision.parquet", ghn, models, len(models))
+
+    est = ShiftScore(k=5, random_state=args.seed).fit(embedding_matrix(ref), ids=ref["id"].tolist())
+    table = shift_table(est, split_emb)
+    zoo = shift_table(est, zoo_emb)
+
+    rows = []
+    test = table[table.source == "test"]
+    for split in OOD:
+        other = table[table.source == split]
+        y = np.r_[np.zeros(len(test)), np.ones(len(other))]
+        row = {"split": split, "n": len(other)}
+        for score in ("knn", "mahalanobis"):
+            row[f"auroc_{score}"] = roc_auc_score(y, np.r_[test[f"{score}_percentile"], other[f"{score}_percentile"]])
+        row["median_percentile"] = float(other["percentile"].median())
+        rows.append(row)
+    auroc = pd.DataFrame(rows)
+
+    acc_path = cache / f"accuracy{args.per_split}.csv"
+    if not acc_path.exists():
+        ds = dataset_info("digits")
+        images = fixed_subset(load_dataset("digits", split="test"), args.max_images, args.seed)
+        acc = evaluate_candidates(archs, {"ghn": ghn}, make_loader(images, 128, shuffle=False),
+                                  ds.num_classes, ds.image_size, dev, seed=args.seed)
+        atomic_write_text(acc[acc.method == "ghn"].to_csv(index=False), acc_path)
+    acc = pd.read_csv(acc_path)
+    joined = table.merge(acc[["id", "top1"]], on="id")
+    corr = []
+    for name, part in (("test+ood", joined), ("ood only", joined[joined.source != "test"])):
+        for score in ("knn", "mahalanobis", "percentile"):
+            rho, p = spearmanr(part[score], part["top1"])
+            corr.append({"set": name, "score": score, "n": len(part), "spearman": rho, "p_value": p})
+    corr = pd.DataFrame(corr)
+
+    atomic_write_text(auroc.to_csv(index=False, float_format="%.4f"), out / "auroc.csv")
+    atomic_write_text(zoo.to_csv(index=False, float_format="%.4g"), out / "torchvision.csv")
+    atomic_write_text(table.to_csv(index=False, float_format="%.4g"), out / "splits.csv")
+    atomic_write_text(corr.to_csv(index=False, float_format="%.4f"), out / "correlation.csv")
+    plot_shift(zoo, out / "shift.png", title=f"torchvision models against {len(ref)} DeepNets-1M train architectures")
+    frame = map_frame(ref, [split_emb, zoo_emb], EmbeddingMap(random_state=args.seed))
+    plot_map_png(frame, out / "map.png", color="source", highlight=["resnet50", "convnext_tiny", "vit_b_16"])
+    summary = _summary(auroc, zoo, corr, len(ref), est)
+    atomic_write_text(summary, out / "summary.md")
+    print(summary)
+    write_manifest(out, info, device=str(dev), outputs=None)
+    return 0
+
+
+def _summary(auroc, zoo, corr, n_ref, est) -> str:
+    lines = [f"# Shift scores (reference: {n_ref} train architectures, {len(est.calibration_ids_)} of them "
+             "held out for calibration; k=5)", "", "## AUROC: test split against each OOD split", "",
+             "| split | n | AUROC kNN | AUROC Mahalanobis | median percentile |", "|---|---|---|---|---|"]
+    lines += [f"| {r.split} | {r.n} | {r.auroc_knn:.3f} | {r.auroc_mahalanobis:.3f} | {r.median_percentile:.1f} |"
+              for r in auroc.itertuples()]
+    lines += ["", "## torchvision models", "", "| model | percentile | verdict | kNN | Mahalanobis |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {r.id} | {r.percentile:.1f} | {r.verdict} | {r.knn:.3g} | {r.mahalanobis:.3g} |"
+              for r in zoo.sort_values("percentile").itertuples()]
+    lines += ["", "## Shift score against accuracy of predicted parameters (Spearman)", "",
+              "| set | score | n | rho | p |", "|---|---|---|---|---|"]
+    lines += [f"| {r.set} | {r.score} | {r.n} | {r.spearman:.3f} | {r.p_value:.2g} |" for r in corr.itertuples()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
