@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
@@ -203,6 +204,18 @@ def test_export_top_is_read_by_evaluate(journal_run, tmp_path, ckpt, capsys):
     assert main(["evaluate", "--ckpt", ckpt, "--genotypes", str(out), "--limit", "1",
                  "--max-images", "32", "--device", "cpu", "--no-progress"]) == 0
     assert "1 architectures" in capsys.readouterr().out
+
+
+def test_retrain_top_trains_the_finalists_into_the_ground_truth_cache(journal_run, tmp_path, capsys):
+    from archlab.analysis._ground_truth import cache_file
+
+    out = tmp_path / "final"
+    assert main(["search", "--study", "s1", "--storage", str(journal_run / "study.journal"), "--retrain-top", "1",
+                 "--epochs", "1", "--device", "cpu", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "retrained.csv")
+    assert len(table) == 1 and table["id"].iloc[0].startswith("search/") and 0 <= table["trained"].iloc[0] <= 100
+    assert cache_file(out, table["id"].iloc[0]).exists()  # the ranking issue's cache, reused on a rerun
+    assert "Kendall tau" in capsys.readouterr().out
 
 
 def test_median_pruner_prunes(ckpt, tmp_path):
