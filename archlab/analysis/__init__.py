@@ -3,6 +3,7 @@ shift scores and maps. Every table joins on the candidate id of :mod:`archlab.en
 
 from __future__ import annotations
 
+from archlab.analysis._embed_file import embed_to_file
 from archlab.analysis._embeddings import (
     EmbeddingFileError,
     check_compatible,
@@ -22,6 +23,7 @@ from archlab.analysis._rank import correlations, markdown_table, rank
 from archlab.analysis._shift import ShiftScore, shift_table, to_percentile, verdicts
 
 __all__ = [
+    "embed_to_file",
     "GroundTruthSpec",
     "ground_truth",
     "RANK_METHODS",

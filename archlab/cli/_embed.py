@@ -29,7 +29,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from archlab._device import resolve_device
-    from archlab.analysis import embed_candidates, file_info, write_embeddings
+    from archlab.analysis import embed_to_file
     from archlab.cli import UsageError
     from archlab.cli._args import check_at_least, check_input_size, check_output_file
     from archlab.engine import from_genotype_file, from_models, from_split, from_train_stream
@@ -50,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         cands, total = from_train_stream(args.train, seed=args.seed), args.train
     total = len(cands) if total is None else total
-    chunks = embed_candidates(ghn, cands, batch_size=args.batch_size, total=total,
-                              progress=not args.no_progress, input_size=args.input_size)
-    n = write_embeddings(chunks, args.out, file_info(ghn))
+    n = embed_to_file(ghn, cands, args.out, total=total, batch_size=args.batch_size,
+                      progress=not args.no_progress, input_size=args.input_size)
     print(f"embedded {n} architectures ({ghn.config.hid}-d) with {args.ckpt}; written to {args.out}")
     return 0
