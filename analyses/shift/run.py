@@ -39,13 +39,11 @@ from archlab._io import atomic_write_text  # noqa: E402
 from archlab.analysis import (  # noqa: E402
     EmbeddingMap,
     ShiftScore,
-    embed_candidates,
+    embed_to_file,
     embedding_matrix,
-    file_info,
     map_frame,
     read_embeddings,
     shift_table,
-    write_embeddings,
 )
 from archlab.data import dataset_info, load_dataset, make_loader  # noqa: E402
 from archlab.engine import evaluate_candidates, from_models, from_split, from_train_stream  # noqa: E402
@@ -60,9 +58,8 @@ MODELS = ("resnet18,resnet50,convnext_tiny,vit_b_16,swin_t,efficientnet_b0,mobil
 
 
 def _embedded(path: Path, ghn, candidates, total: int):
-    if not path.exists():
-        write_embeddings(embed_candidates(ghn, candidates, total=total), path,
-                         file_info(ghn))
+    if not path.exists():  # resumable: an interrupted run continues from its saved chunks
+        embed_to_file(ghn, candidates, path, total=total)
     return read_embeddings(path)
 
 

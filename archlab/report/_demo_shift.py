@@ -11,13 +11,11 @@ from archlab._io import atomic_write_text
 from archlab.analysis import (
     EmbeddingMap,
     ShiftScore,
-    embed_candidates,
+    embed_to_file,
     embedding_matrix,
-    file_info,
     map_frame,
     read_embeddings,
     shift_table,
-    write_embeddings,
 )
 from archlab.engine import from_models, from_train_stream
 from archlab.plots import plot_map_html, plot_map_png, plot_shift
@@ -43,8 +41,7 @@ class MyNet(nn.Module):
 
 def _cached_embeddings(path: Path, ghn, candidates, total: int, progress: bool):
     if not path.exists():
-        write_embeddings(embed_candidates(ghn, candidates, total=total, progress=progress),
-                         path, file_info(ghn))
+        embed_to_file(ghn, candidates, path, total=total, progress=progress)
     return read_embeddings(path)
 
 
