@@ -3,8 +3,9 @@
 :func:`ground_truth` trains every candidate from its default initialisation for ``epochs``
 passes over the training split (SGD with Nesterov momentum 0.9, weight decay 5e-4, a cosine
 schedule, gradients clipped at 5; the dataset's training augmentation) and records its top-1 on
-the test split, together with its training time and the accuracy after the first epoch (a
-convergence-speed property). Each result is one JSON file in ``DIR/ground_truth/`` written
+the test split, together with the properties the GHN-2 paper predicts from graph embeddings: top-1
+under Gaussian input noise (σ = ``NOISE_STD`` in normalised units, fixed noise), inference time,
+the accuracy after the first epoch (convergence speed), training time and parameter count. Each result is one JSON file in ``DIR/ground_truth/`` written
 atomically, so a killed run resumes where it stopped; a worker takes a lock per candidate
 (:mod:`archlab._lock`), so several processes share one cache without training anything twice.
 """
@@ -23,14 +24,17 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from archlab._device import resolve_device
 from archlab._io import atomic_write_text
 from archlab._lock import LockHeldError, hold_lock
 from archlab.data import dataset_info, load_dataset, make_loader
 from archlab.engine import Candidate
 from archlab.engine._common import seed_everything
+from archlab.engine._evaluate import accuracy
 from archlab.engine._short_ft import short_finetune
 
 RECIPE = "sgd-nesterov0.9-wd5e-4-cosine-clip5"
+NOISE_STD = 0.5
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,8 @@ class GroundTruthSpec:
 
     def key(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "epochs": self.epochs, "lr": self.lr,
-                "batch_size": self.batch_size, "seed": self.seed, "recipe": RECIPE}
+                "batch_size": self.batch_size, "seed": self.seed, "recipe": RECIPE,
+                "noise_std": NOISE_STD}
 
 
 def cache_file(root: Path, candidate_id: str) -> Path:
@@ -86,10 +91,27 @@ def train_candidate(candidate: Candidate, spec: GroundTruthSpec, data_dir: str |
     res = short_finetune(model, loader, test_loader, spec.epochs * steps_per_epoch, lr=spec.lr,
                          device=device, eval_every=steps_per_epoch, on_eval=after_eval)
     seconds = time.perf_counter() - t0
+    noisy = _NoisyImages(test_loader, NOISE_STD, seed=spec.seed)
+    top1_noise = accuracy(model, noisy, resolve_device(device))[0]
     return {"id": candidate.id, "spec": spec.key(), "top1": res.final_top1, "seconds": seconds,
+            "top1_noise": top1_noise,
             "top1_epoch1": first_epoch[0] if first_epoch else res.final_top1,
             "history": res.history, "n_params": sum(p.numel() for p in model.parameters()),
             "inference_ms": _inference_ms(model, info.image_size, device)}
+
+
+class _NoisyImages:
+    """``loader`` with fixed Gaussian noise (std ``std``) added to every image batch."""
+
+    def __init__(self, loader, std: float, seed: int) -> None:
+        self.loader, self.std, self.seed = loader, std, seed
+
+    def __iter__(self):
+        import torch
+
+        gen = torch.Generator().manual_seed(self.seed)
+        for x, y in self.loader:
+            yield x + self.std * torch.randn(x.shape, generator=gen, dtype=x.dtype), y
 
 
 def _inference_ms(model, image_size: int, device: Any) -> float:
