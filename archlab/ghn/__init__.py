@@ -7,14 +7,18 @@
     logits = functional_logits(model, params, x)   # train the GHN through the task loss
     ghn.predict(model)                             # fill the model in place (batch-stat BN)
     save_ghn(ghn, "ghn.pt"); ghn = load_ghn("ghn.pt")
+    ghn = load_ghn("ghn3xlm16.pt")   # published GHN-2 / MLP (ppuda) and GHN-3 (ghn3) files too
 """
 
 from ._checkpoint import FORMAT, CheckpointError, fingerprint, load_ghn, save_ghn
 from ._config import PRESETS, GHNConfig
+from ._download import PUBLISHED_URLS, download_published
 from ._functional import functional_logits, use_batch_stats
 from ._model import GHN, build_ghn
+from ._published import save_published
 
 __all__ = [
     "GHNConfig", "GHN", "build_ghn", "save_ghn", "load_ghn", "CheckpointError",
     "functional_logits", "use_batch_stats", "PRESETS", "FORMAT", "fingerprint",
+    "download_published", "save_published", "PUBLISHED_URLS",
 ]

@@ -7,11 +7,14 @@ A checkpoint is a ``torch.save`` d dict::
 
 The configuration is stored, never inferred from weight names. Loading uses
 ``torch.load(weights_only=True)``; anything else (truncated or corrupt files, plain state
-dicts, published ppuda / ghn3 files) raises :class:`CheckpointError` naming file and problem.
+dicts) raises :class:`CheckpointError` naming file and problem. Published ppuda / ghn3 files
+are recognised and mapped by :mod:`._published` (their own config records, not weight names,
+except for ghn3's bare state dicts, whose recognised preset is stated).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import warnings
@@ -112,14 +115,25 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
 
 
 def load_ghn(path: str | os.PathLike, map_location: Any = "cpu"):
-    """Load a GHN saved by :func:`save_ghn`; raises :class:`CheckpointError` for anything else."""
+    """Load a GHN saved by :func:`save_ghn`, or a published one (ppuda GHN-2/MLP ``*.pt``, ghn3
+    GHN-3 torch or joblib file: see :mod:`._published`); raises :class:`CheckpointError` for
+    anything else. A published GHN's ``source`` attribute says what was recognised."""
+    published = _read_published(Path(path), map_location)
+    if published is not None:
+        ghn = _build(path, published.config, published.state_dict, map_location)
+        what = published.preset or "config record"
+        ghn.source = f"{Path(path).name} ({published.origin} {published.config.kind}, config from {what})"
+        return ghn
     ckpt = read_checkpoint(path, map_location)
     try:
         config = GHNConfig.from_dict(ckpt["config"])
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: invalid GHN config {ckpt['config']!r}: {e}") from e
+    return _build(path, config, ckpt["state_dict"], map_location)
+
+
+def _build(path, config: GHNConfig, state: Any, map_location: Any):
     ghn = build_ghn(config)
-    state = ckpt["state_dict"]
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: 'state_dict' must be a dict, found {type(state).__name__}")
     expected = ghn.state_dict()
@@ -138,6 +152,47 @@ def load_ghn(path: str | os.PathLike, map_location: Any = "cpu"):
         raise CheckpointError(f"{path}: weights do not match config {config}: " + "; ".join(parts))
     ghn.load_state_dict(state)
     return ghn.to(map_location) if isinstance(map_location, (str, torch.device)) else ghn
+
+
+def _read_published(path: Path, map_location: Any):
+    """The :class:`~._published.Published` content of ``path``, or None if it is not a published
+    GHN file (then :func:`read_checkpoint` reports what it is)."""
+    from ._published import CONVERT_HINT, PublishedError, origin_of, read_published
+    from ._safe_pickle import PickleRefused, is_pickle_bytes, load_tensor_pickle
+
+    if not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"PK"):  # torch zip file: ghn3's torch checkpoints also hold an argparse.Namespace
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            try:
+                obj = load_torch_file(path, map_location)
+            except CheckpointError:
+                return None
+    elif is_pickle_bytes(head):  # joblib.dump / plain pickle (GHN-3 published files)
+        try:
+            obj = load_tensor_pickle(path)
+        except PickleRefused as e:
+            raise CheckpointError(f"{path}: not a readable GHN checkpoint: a pickle/joblib file that archlab "
+                                  f"does not unpickle ({e}); "
+                                  + CONVERT_HINT.format(p=path)) from None
+        except Exception as e:  # noqa: BLE001 - truncated/corrupt pickles all read the same
+            raise CheckpointError(f"{path}: not a readable pickle/joblib file (truncated or corrupt): "
+                                  f"{type(e).__name__}: {e}") from None
+    else:
+        return None
+    if isinstance(obj, dict) and "format" in obj:
+        return None
+    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or origin_of(state) is None:
+        if isinstance(obj, dict) and not head.startswith(b"PK"):
+            raise CheckpointError(f"{path}: a pickle of {len(obj)} entries that is not a published GHN state dict")
+        return None
+    try:
+        return read_published(path, obj)
+    except (PublishedError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: published GHN checkpoint that archlab cannot map: {e}") from None
 
 
 def _describe_foreign(ckpt: dict) -> str:

@@ -44,6 +44,10 @@ class GHNConfig:
         weight_norm: normalise predicted tensors (fan-in scaling, squashed norm weights/biases).
         mlp_ratio: transformer feed-forward width / hid (ghn3).
         max_degree, max_input_dist: clip values of the ghn3 degree / input-distance embeddings.
+        reference: ``""`` for archlab's GHNs; ``"ppuda"`` / ``"ghn3"`` for a published GHN-2/MLP /
+            GHN-3 loaded from its file: graphs are built as that code builds them
+            (``build_graph(published=True)``), the input node has the 'no shape' embedding, and
+            (ghn3) a ViT's class-token position keeps the model's value.
     """
 
     kind: str = "ghn2"
@@ -59,6 +63,7 @@ class GHNConfig:
     mlp_ratio: int = 4
     max_degree: int = 100
     max_input_dist: int = 1000
+    reference: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -67,6 +72,8 @@ class GHNConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"GHNConfig.{name} must be a positive int, got {v!r}")
+        if self.reference not in ("", "ppuda", "ghn3"):
+            raise ValueError(f"GHNConfig.reference must be '', 'ppuda' or 'ghn3', got {self.reference!r}")
         if self.kind == "ghn3" and self.hid % self.heads:
             raise ValueError(f"GHNConfig.hid ({self.hid}) must be divisible by heads ({self.heads})")
         if self.hid % 4:

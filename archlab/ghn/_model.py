@@ -104,7 +104,8 @@ class GHN(nn.Module):
         c = self.config
         prep = _Prepared(
             node_type=g.node_type,
-            shape_idx=self.encoder.shape_enc.shape_indices([n.shape for n in g.nodes]),
+            shape_idx=self.encoder.shape_enc.shape_indices(
+                [() if n.op == "input" and c.reference else n.shape for n in g.nodes]),
             plans=None,
         )
         n = g.num_nodes
@@ -133,7 +134,9 @@ class GHN(nn.Module):
         hit = self._graphs.get(id(model))
         if input_size is None and hit is not None and hit[0]() is model:
             return hit[1]
-        g = build_graph(model, input_size=input_size, fallback_size=self.image_size)
+        ref = self.config.reference
+        g = build_graph(model, input_size=input_size, fallback_size=self.image_size,
+                        **({"mode": "ghn2" if ref == "ppuda" else "ghn3", "published": True} if ref else {}))
         key = id(model)
         self._graphs[key] = (weakref.ref(model, lambda _r, k=key: self._graphs.pop(k, None)), g)
         return g
@@ -186,9 +189,25 @@ class GHN(nn.Module):
         graphs = _as_graph_list(graphs)
         out = []
         for g, items in zip(graphs, self._sources(graphs)):
-            d = {p.name: tile_to(w, p.shape) for p, w in items}
+            d = {p.name: self._full(p, w) for p, w in items}
             out.append({k: d[k] for k in g.param_shapes if k in d})
         return out
+
+    def _class_token(self, plan: ParamPlan) -> int:
+        """1 for a ViT position table ``(1, 1 + s*s, C)`` of a published GHN-3: as in ghn3, the
+        predicted ``s x s`` grid fills rows 1.. and row 0 (the class token's position, which the
+        GHN never saw) is not predicted: :meth:`predict` keeps the model's, :meth:`forward`
+        gives zeros. 0 otherwise."""
+        t = plan.shape
+        return int(self.config.reference == "ghn3" and plan.kind == "pos" and len(t) == 3
+                   and t[1] == plan.key[2] * plan.key[3] + 1)
+
+    def _full(self, plan: ParamPlan, w: torch.Tensor) -> torch.Tensor:
+        if not self._class_token(plan):
+            return tile_to(w, plan.shape)
+        t = plan.shape
+        rest = tile_to(w, (t[0], t[1] - 1, *t[2:]))
+        return torch.cat((rest.new_zeros((t[0], 1, *t[2:])), rest), 1)
 
     def _sources(self, graphs: list[ArchGraph]) -> list[list[tuple[ParamPlan, torch.Tensor]]]:
         """Per graph: ``(plan, normalised decoder output)`` pairs, each at most the target shape;
@@ -260,7 +279,8 @@ class GHN(nn.Module):
                     if plan.name not in params:
                         raise KeyError(f"predicted parameter {plan.name!r} is not a parameter of "
                                        f"{type(model).__name__}")
-                    tile_into(params[plan.name].data, w)
+                    dst = params[plan.name].data
+                    tile_into(dst[:, 1:] if self._class_token(plan) else dst, w)
                 use_batch_stats(model)
         return models[0] if single else models
 

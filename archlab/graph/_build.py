@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from ._assemble import assemble
 from ._resolve import native_input_size, normalize_input_size
-from ._rules import MODES
+from ._rules import MODES, PUBLISHED
 from ._trace import RawTrace, run_forward
 from ._types import ArchGraph, GraphError
 
@@ -23,7 +23,8 @@ class _RunError(GraphError):
 
 def build_graph(model: nn.Module, input_size: int | tuple[int, ...] | str | None = None,
                 strict: bool = False, mode: str = "ghn2",
-                fallback_size: int | tuple[int, ...] | str | None = None) -> ArchGraph:
+                fallback_size: int | tuple[int, ...] | str | None = None,
+                published: bool = False) -> ArchGraph:
     """Trace ``model`` and return its operation graph.
 
     Args:
@@ -38,6 +39,10 @@ def build_graph(model: nn.Module, input_size: int | tuple[int, ...] | str | None
         fallback_size: with ``input_size=None``, the size to try when the model cannot run at its
             native size (e.g. the image size a GHN predicts for); a one-line warning on the
             ``archlab.graph`` logger and ``graph.meta["notes"]`` say so.
+        published: build the graph exactly as the published code of the mode does (ppuda for
+            ``"ghn2"``, ghn3 for ``"ghn3"``), for the published GHNs: parameters of modules that
+            code does not know get no node (``graph.meta["not_modelled"]``), and its other
+            differences (see ``archlab.graph._published``).
 
     Tracing runs on meta tensors (no compute, no activation memory) in eval mode; parameters used
     only in training mode (auxiliary heads) are picked up by a second, train-mode trace.
@@ -50,21 +55,26 @@ def build_graph(model: nn.Module, input_size: int | tuple[int, ...] | str | None
     fallback = normalize_input_size(fallback_size) if input_size is None and fallback_size is not None else None
     fallback = None if fallback == size else fallback
     param_shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
+    rules_mode = mode + PUBLISHED if published else mode
     trainable = {n: p.requires_grad for n, p in model.named_parameters()}
 
     try:
-        graph = _graph_for_mode(model, size, param_shapes, False, mode, hint=fallback is None)
+        graph = _graph_for_mode(model, size, param_shapes, False, rules_mode, hint=fallback is None)
     except _RunError as native_error:
         if fallback is None:
             raise
-        graph = _at_fallback(model, size, fallback, param_shapes, mode, native_error)
+        graph = _at_fallback(model, size, fallback, param_shapes, rules_mode, native_error)
         size = fallback
     if _unused(graph, trainable):
-        train_graph = _graph_for_mode(model, size, param_shapes, True, mode)
+        train_graph = _graph_for_mode(model, size, param_shapes, True, rules_mode)
         if len(_unused(train_graph, trainable)) < len(_unused(graph, trainable)):
             graph = train_graph
+    if published:
+        from ._published import published_graph
+
+        graph = published_graph(model, graph, "ppuda" if mode == "ghn2" else "ghn3")
     graph.trainable = trainable
-    graph.unused = _unused(graph, trainable)
+    graph.unused = [p for p in _unused(graph, trainable) if p not in graph.meta.get("not_modelled", ())]
     graph.meta["model"] = type(model).__name__
     if strict and (graph.fallbacks or graph.unused):
         problems = [f"{f.param} (module {f.module or '<root>'}): {f.reason}" for f in graph.fallbacks]

@@ -10,7 +10,8 @@ suffix (``"Convolution"``, ``"NativeBatchNorm"``, ``"Add"``):
 - :data:`OP_RULES` type parameter-free ops (pools, attention, sums ...); ops without a rule are
   removed from the graph and their inputs wired to their outputs. Op rules receive the graph
   ``mode``: ``"ghn2"`` reproduces the published GHN-2 graphs (facebookresearch/ppuda),
-  ``"ghn3"`` the GHN-3 ones (SamsungSAILMontreal/ghn3) where they differ.
+  ``"ghn3"`` the GHN-3 ones (SamsungSAILMontreal/ghn3) where they differ; a ``"+published"``
+  suffix adds what that code does besides (see :mod:`._published`).
 
 Add support for a new op with :func:`register_param_rule` / :func:`register_op_rule`.
 """
@@ -156,6 +157,10 @@ def _mean(fn, mode):  # GHN-2 keeps spatial means that keep dims (global pooling
                   "ScaledDotProductFlashAttention", "ScaledDotProductFlashAttentionForCpu",
                   "ScaledDotProductAttentionMath", "ScaledDotProductCudnnAttention")
 def _msa(fn, mode):
+    # the published code, tracing real tensors, sees attention only where the model calls a
+    # softmax itself: fused attention (SafeSoftmax is its decomposition on meta tensors) is none
+    if mode.endswith(PUBLISHED) and op_name(fn) != "Softmax":
+        return None
     return "msa"
 
 
@@ -171,6 +176,7 @@ def _concat(fn, mode):
 
 _GATES = {"ghn2": frozenset({"Hardswish"}), "ghn3": frozenset({"Sigmoid", "Hardsigmoid", "Hardswish", "Silu"})}
 MODES = tuple(_GATES)
+PUBLISHED = "+published"  # mode suffix: as the published code builds graphs (see ._published)
 
 
 @register_op_rule("Mul")
@@ -186,7 +192,7 @@ def _gate(fn, mode):
     for slot, (u, _) in enumerate(fn.next_functions[:2]):
         while u is not None and op_name(u) in {"View", "Expand", "Unsqueeze", "Reshape", "Clone"}:
             u = u.next_functions[0][0] if u.next_functions else None
-        if u is None or op_name(u) not in _GATES[mode]:
+        if u is None or op_name(u) not in _GATES[mode.removesuffix(PUBLISHED)]:
             continue
         mine, other = shapes[slot], shapes[1 - slot]
         if mine is None or other is None or mine.numel() < other.numel():  # the gate is broadcast
