@@ -1,5 +1,6 @@
 """Shift scores: percentiles, kNN and Mahalanobis on hand-checked cases, the estimator contract,
-and `archlab shift` end to end on real embeddings."""
+the mean+sum readout (by hand and on real embeddings of deeper networks), and `archlab shift`
+end to end on real embeddings."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from archlab.analysis import (
     InvalidParameterError,
     NotFittedError,
     ShiftScore,
+    embedding_matrix,
     read_embeddings,
     to_percentile,
     verdicts,
+    write_embeddings,
 )
+from archlab.analysis._shift import readout_features
 from archlab.cli import main
 from archlab.errors import UsageError
 
@@ -140,3 +144,102 @@ def test_shift_refuses_embeddings_of_another_ghn(trained_ckpt, tmp_path, capsys)
     assert main(["shift", "--ckpt", str(trained_ckpt), "--ref", str(tmp_path / "missing.parquet"),
                  "--split", "deep", "--out", str(tmp_path / "s")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------- readouts
+def _frame(emb: np.ndarray, num_nodes=None) -> pd.DataFrame:
+    df = pd.DataFrame({"id": [f"a{i}" for i in range(len(emb))], "source": "train",
+                       "embedding": list(np.asarray(emb, dtype=np.float32))})
+    if num_nodes is not None:
+        df["num_nodes"] = num_nodes
+    return df
+
+
+def test_mean_sum_features_by_hand():
+    emb = np.array([[1.0, 2.0], [3.0, 4.0]])
+    # sum-pooled states = mean * num_nodes, in units of 20 nodes: [1, 2] * 10/20, [3, 4] * 30/20
+    assert readout_features(emb, np.array([10.0, 30.0]), 20.0).tolist() == [[1, 2, 0.5, 1], [3, 4, 4.5, 6]]
+    assert readout_features(emb, None, None) is emb  # the mean readout is the embedding itself
+
+
+def test_mean_sum_readout_fits_on_the_reference_frame():
+    rng = np.random.default_rng(4)
+    sizes = rng.integers(50, 300, size=200)
+    ref = _frame(rng.normal(size=(200, 3)), sizes)
+    est = ShiftScore(readout="mean+sum", calibration=0.25).fit(ref)
+    fitted = np.isin(ref["id"], est.reference_ids_)  # ids come from the frame's id column
+    assert fitted.sum() == 150 and est.size_scale_ == pytest.approx(sizes[fitted].mean())
+    assert est.n_features_in_ == 3 and est.location_.shape == (6,)
+    # the same architecture with five times the nodes (same mean of node states) is far
+    q = ref.iloc[:1].copy()
+    q2 = q.assign(num_nodes=q["num_nodes"] * 5)
+    assert est.percentile(q)[0] < 99 and est.verdict(q2)[0] == "far"
+    mean_only = ShiftScore().fit(ref)  # the mean readout does not see the node count
+    assert mean_only.size_scale_ is None
+    assert mean_only.percentile(q2)[0] == mean_only.percentile(q)[0]
+    assert mean_only.percentile(q)[0] == ShiftScore().fit(embedding_matrix(ref)).percentile(embedding_matrix(q))[0]
+
+
+def test_mean_sum_readout_needs_node_counts():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(60, 2))
+    with pytest.raises(UsageError, match=r"'mean\+sum' readout needs the node count .* 'num_nodes'"):
+        ShiftScore(readout="mean+sum").fit(X)
+    with pytest.raises(UsageError, match="num_nodes"):
+        ShiftScore(readout="mean+sum").fit(_frame(X))
+    with pytest.raises(UsageError, match="non-positive node counts"):
+        ShiftScore(readout="mean+sum").fit(_frame(X, np.r_[np.zeros(1), np.full(59, 10.0)]))
+    with pytest.raises(InvalidParameterError, match="'readout' parameter of ShiftScore must be one of 'mean', "):
+        ShiftScore(readout="max").fit(X)
+    est = ShiftScore(readout="mean+sum").fit(_frame(X, np.full(60, 10)))
+    with pytest.raises(UsageError, match="query architecture"):
+        est.percentile(X[:2])
+
+
+@pytest.fixture(scope="module")
+def deeper_copies():
+    """Real GHN-2 embeddings (seeded random weights) of 150 train architectures, 8 test ones and
+    the same 8 with three times the cells: the same cells, only more of them."""
+    import dataclasses
+
+    import torch
+
+    from archlab.analysis import embed_candidates
+    from archlab.engine import Candidate, from_split, from_train_stream
+    from archlab.ghn import GHNConfig, build_ghn
+
+    torch.manual_seed(0)
+    ghn = build_ghn(GHNConfig.preset("ghn2", num_classes=10, image_size=16)).eval()
+    ref = pd.concat(list(embed_candidates(ghn, from_train_stream(150), progress=False)), ignore_index=True)
+    base = from_split("test", limit=8)
+    deeper = [Candidate(id=f"deeper/{i}", source="deeper",
+                        genotype=dataclasses.replace(c.genotype, n_cells=3 * c.genotype.n_cells))
+              for i, c in enumerate(base)]
+    query = pd.concat(list(embed_candidates(ghn, base + deeper, progress=False)), ignore_index=True)
+    return ref, query
+
+
+@pytest.mark.slow
+def test_deeper_networks_of_the_same_cells_score_further_with_the_sum_readout(deeper_copies):
+    from sklearn.metrics import roc_auc_score
+
+    ref, query = deeper_copies
+    assert (query["num_nodes"].to_numpy()[8:] > query["num_nodes"].to_numpy()[:8]).all()
+    y = np.r_[np.zeros(8), np.ones(8)]
+    pct = {r: ShiftScore(readout=r).fit(ref).percentile(query) for r in ("mean", "mean+sum")}
+    assert (pct["mean+sum"][8:] > pct["mean+sum"][:8]).all()  # every deeper copy is further than its original
+    assert roc_auc_score(y, pct["mean+sum"]) > roc_auc_score(y, pct["mean"])
+    assert np.median(pct["mean+sum"][8:]) >= 99
+
+
+def test_shift_cli_readouts_on_files_without_node_counts(tmp_path, capsys):
+    rng = np.random.default_rng(6)
+    info = {"ghn_fingerprint": "abc"}
+    ref, q = tmp_path / "ref.parquet", tmp_path / "q.parquet"
+    write_embeddings([_frame(rng.normal(size=(60, 4)))], ref, info)
+    write_embeddings([_frame(rng.normal(size=(3, 4)) + 5)], q, info)
+    assert main(["shift", "--ref", str(ref), "--emb", str(q), "--out", str(tmp_path / "s")]) == 2
+    assert "'mean+sum' readout needs the node count" in capsys.readouterr().err
+    assert main(["shift", "--ref", str(ref), "--emb", str(q), "--readout", "mean", "--out", str(tmp_path / "s")]) == 0
+    assert "readout mean" in capsys.readouterr().out
+    assert (pd.read_csv(tmp_path / "s" / "shift.csv")["verdict"] == "far").all()

@@ -7,11 +7,18 @@ With a GHN trained on digits (the documented command is in this study's README),
 reference of ``--ref-size`` DeepNets-1M TRAIN architectures, fits :class:`archlab.analysis.ShiftScore`
 (20% of the reference held out for calibration), and scores the first ``--per-split`` architectures
 of the test split and of each out-of-distribution split (wide, deep, dense, bnfree) plus ten
-torchvision models. Reports, in ``DIR`` (default: this study's ``results/``):
+torchvision models. The headline readout is ``mean+sum`` (the embedding and the sum-pooled node
+states); the ``mean`` readout (the embedding alone) is scored alongside for comparison. Reports,
+in ``DIR`` (default: this study's ``results/``):
 
 - ``auroc.csv``: AUROC of the shift percentile (kNN and Mahalanobis) separating test from each
-  OOD split;
-- ``torchvision.csv`` and ``shift.png``: percentiles and verdicts of the torchvision models;
+  OOD split, per readout, with the split's mean predicted-parameter top-1 and, for deep and
+  dense, ``in_support``: the share of the split's architectures whose (cells, nodes per cell)
+  pair occurs in the reference (networks the train generator itself draws), and
+  ``auroc_if_support_alike`` = 1 - in_support / 2, the AUROC of a score that separates every
+  other architecture perfectly and those no better than chance;
+- ``torchvision.csv`` (both readouts) and ``shift.png`` (the headline): percentiles and verdicts
+  of the torchvision models;
 - ``correlation.csv``: Spearman correlation between the shift score and the top-1 accuracy of
   the GHN-predicted parameters over the test and OOD architectures;
 - ``map.png``: UMAP of the reference with everything else placed on it; ``summary.md``; and
@@ -40,7 +47,6 @@ from archlab.analysis import (  # noqa: E402
     EmbeddingMap,
     ShiftScore,
     embed_to_file,
-    embedding_matrix,
     map_frame,
     read_embeddings,
     shift_table,
@@ -52,6 +58,7 @@ from archlab.ghn import load_ghn  # noqa: E402
 from archlab.plots import plot_map_png, plot_shift  # noqa: E402
 
 STUDY = "shift"
+READOUTS = ("mean+sum", "mean")  # the headline first
 OOD = ("wide", "deep", "dense", "bnfree")
 MODELS = ("resnet18,resnet50,convnext_tiny,vit_b_16,swin_t,efficientnet_b0,mobilenet_v3_large,"
           "regnet_y_400mf,densenet121,vgg11")
@@ -88,22 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     models = from_models(args.models.split(","))
     zoo_emb = _embedded(cache / "torchvision.parquet", ghn, models, len(models))
 
-    est = ShiftScore(k=5, random_state=args.seed).fit(embedding_matrix(ref), ids=ref["id"].tolist())
-    table = shift_table(est, split_emb)
-    zoo = shift_table(est, zoo_emb)
-
-    rows = []
-    test = table[table.source == "test"]
-    for split in OOD:
-        other = table[table.source == split]
-        y = np.r_[np.zeros(len(test)), np.ones(len(other))]
-        row = {"split": split, "n": len(other)}
-        for score in ("knn", "mahalanobis"):
-            row[f"auroc_{score}"] = roc_auc_score(y, np.r_[test[f"{score}_percentile"], other[f"{score}_percentile"]])
-        row["median_percentile"] = float(other["percentile"].median())
-        rows.append(row)
-    auroc = pd.DataFrame(rows)
-
     acc_path = cache / f"accuracy{args.per_split}.csv"
     if not acc_path.exists():
         ds = dataset_info("digits")
@@ -111,43 +102,94 @@ def main(argv: list[str] | None = None) -> int:
         acc = evaluate_candidates(archs, {"ghn": ghn}, make_loader(images, 128, shuffle=False),
                                   ds.num_classes, ds.image_size, dev, seed=args.seed)
         atomic_write_text(acc[acc.method == "ghn"].to_csv(index=False), acc_path)
-    acc = pd.read_csv(acc_path)
-    joined = table.merge(acc[["id", "top1"]], on="id")
+    acc = pd.read_csv(acc_path)[["id", "top1"]]
+
+    ests = {r: ShiftScore(k=5, random_state=args.seed, readout=r).fit(ref) for r in READOUTS}
+    est = ests[READOUTS[0]]
+    tables = {r: shift_table(e, split_emb).merge(acc, on="id", how="left") for r, e in ests.items()}
+    table = tables[READOUTS[0]]
+    zoo = shift_table(est, zoo_emb)
+    zoo_all = pd.concat([shift_table(e, zoo_emb).assign(readout=r) for r, e in ests.items()], ignore_index=True)
+    support = _support(from_train_stream(args.ref_size), splits)
+    auroc = pd.concat([_auroc(t, r, support) for r, t in tables.items()], ignore_index=True)
     corr = []
-    for name, part in (("test+ood", joined), ("ood only", joined[joined.source != "test"])):
-        for score in ("knn", "mahalanobis", "percentile"):
-            rho, p = spearmanr(part[score], part["top1"])
-            corr.append({"set": name, "score": score, "n": len(part), "spearman": rho, "p_value": p})
+    for readout, joined in tables.items():
+        for name, part in (("test+ood", joined), ("ood only", joined[joined.source != "test"])):
+            for score in ("knn", "mahalanobis", "percentile"):
+                rho, p = spearmanr(part[score], part["top1"])
+                corr.append({"readout": readout, "set": name, "score": score, "n": len(part), "spearman": rho,
+                             "p_value": p})
     corr = pd.DataFrame(corr)
 
     atomic_write_text(auroc.to_csv(index=False, float_format="%.4f"), out / "auroc.csv")
-    atomic_write_text(zoo.to_csv(index=False, float_format="%.4g"), out / "torchvision.csv")
+    atomic_write_text(zoo_all.to_csv(index=False, float_format="%.4g"), out / "torchvision.csv")
     atomic_write_text(table.to_csv(index=False, float_format="%.4g"), out / "splits.csv")
     atomic_write_text(corr.to_csv(index=False, float_format="%.4f"), out / "correlation.csv")
     plot_shift(zoo, out / "shift.png", title=f"torchvision models against {len(ref)} DeepNets-1M train architectures")
     frame = map_frame(ref, [split_emb, zoo_emb], EmbeddingMap(random_state=args.seed))
     plot_map_png(frame, out / "map.png", color="source", highlight=["resnet50", "convnext_tiny", "vit_b_16"])
-    summary = _summary(auroc, zoo, corr, len(ref), est)
+    summary = _summary(auroc, zoo_all, corr, len(ref), est)
     atomic_write_text(summary, out / "summary.md")
     print(summary)
     write_manifest(out, info, device=str(dev), outputs=None)
     return 0
 
 
+def _auroc(table: pd.DataFrame, readout: str, support: dict[str, float]) -> pd.DataFrame:
+    """AUROC of each score's percentile separating test from each OOD split in ``table``."""
+    rows = []
+    test = table[table.source == "test"]
+    for split in OOD:
+        other = table[table.source == split]
+        y = np.r_[np.zeros(len(test)), np.ones(len(other))]
+        row = {"readout": readout, "split": split, "n": len(other)}
+        for score in ("knn", "mahalanobis"):
+            row[f"auroc_{score}"] = roc_auc_score(y, np.r_[test[f"{score}_percentile"], other[f"{score}_percentile"]])
+        row["median_percentile"] = float(other["percentile"].median())
+        row["mean_top1"] = float(other["top1"].mean())
+        row["in_support"] = support.get(split, np.nan)
+        row["auroc_if_support_alike"] = 1.0 - row["in_support"] / 2.0
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _support(reference, splits: dict) -> dict[str, float]:
+    """For the splits that differ from train in cells or nodes per cell (deep, dense), the share
+    of architectures whose (cells, nodes per cell) pair occurs in the reference genotypes."""
+    def key(c):
+        return c.genotype.n_cells, len(c.genotype.normal) // 2
+
+    seen = {key(c) for c in reference}
+    return {s: float(np.mean([key(c) in seen for c in splits[s]])) for s in ("deep", "dense")}
+
+
 def _summary(auroc, zoo, corr, n_ref, est) -> str:
+    heads = list(dict.fromkeys(zoo["readout"]))
     lines = [f"# Shift scores (reference: {n_ref} train architectures, {len(est.calibration_ids_)} of them "
-             "held out for calibration; k=5)", "", "## AUROC: test split against each OOD split", "",
-             "| split | n | AUROC kNN | AUROC Mahalanobis | median percentile |", "|---|---|---|---|---|"]
-    lines += [f"| {r.split} | {r.n} | {r.auroc_knn:.3f} | {r.auroc_mahalanobis:.3f} | {r.median_percentile:.1f} |"
-              for r in auroc.itertuples()]
-    lines += ["", "## torchvision models", "", "| model | percentile | verdict | kNN | Mahalanobis |",
-              "|---|---|---|---|---|"]
-    lines += [f"| {r.id} | {r.percentile:.1f} | {r.verdict} | {r.knn:.3g} | {r.mahalanobis:.3g} |"
-              for r in zoo.sort_values("percentile").itertuples()]
+             f"held out for calibration; k=5; headline readout {est.readout})", "",
+             "## AUROC: test split against each OOD split", "",
+             "| readout | split | n | AUROC kNN | AUROC Mahalanobis | median percentile | mean top-1 | in support | "
+             "AUROC if support alike |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r.readout} | {r.split} | {r.n} | {r.auroc_knn:.3f} | {r.auroc_mahalanobis:.3f} | "
+              f"{r.median_percentile:.1f} | {r.mean_top1:.1f} | {_num(r.in_support, '.2f')} | "
+              f"{_num(r.auroc_if_support_alike, '.2f')} |" for r in auroc.itertuples()]
+    lines += ["", "## torchvision models (percentile / verdict / kNN / Mahalanobis per readout)", "",
+              "| model | " + " | ".join(f"{h} {c}" for h in heads for c in ("pct", "verdict", "kNN", "Mahal.")) + " |",
+              "|---" * (1 + 4 * len(heads)) + "|"]
+    by = {h: zoo[zoo.readout == h].set_index("id") for h in heads}
+    for mid in by[heads[0]].sort_values("percentile").index:
+        cells = [f"{by[h].loc[mid, 'percentile']:.1f} | {by[h].loc[mid, 'verdict']} | {by[h].loc[mid, 'knn']:.3g} | "
+                 f"{by[h].loc[mid, 'mahalanobis']:.3g}" for h in heads]
+        lines.append(f"| {mid} | " + " | ".join(cells) + " |")
     lines += ["", "## Shift score against accuracy of predicted parameters (Spearman)", "",
-              "| set | score | n | rho | p |", "|---|---|---|---|---|"]
-    lines += [f"| {r.set} | {r.score} | {r.n} | {r.spearman:.3f} | {r.p_value:.2g} |" for r in corr.itertuples()]
+              "| readout | set | score | n | rho | p |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r.readout} | {r.set} | {r.score} | {r.n} | {r.spearman:.3f} | {r.p_value:.2g} |"
+              for r in corr.itertuples()]
     return "\n".join(lines) + "\n"
+
+
+def _num(x: float, fmt: str) -> str:
+    return "" if np.isnan(x) else format(x, fmt)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N architectures of each split")
     p.add_argument("--k", type=int, default=5, help="neighbours of the kNN score (5)")
     p.add_argument("--score", default="knn", choices=("knn", "mahalanobis"), help="headline score (knn)")
+    p.add_argument("--readout", default="mean+sum", choices=("mean+sum", "mean"),
+                   help="features scored: mean+sum (default: the embedding and the sum-pooled node states, "
+                        "from the num_nodes column; sees deeper/denser networks) or mean (the embedding alone)")
     p.add_argument("--bands", default="90,99", help="percentiles where 'shifted' and 'far' start (90,99)")
     p.add_argument("--out", required=True, help="output folder: shift.csv and shift.png")
     p.add_argument("--batch-size", type=int, default=4, help="architectures per GHN pass (4)")
@@ -35,7 +38,6 @@ def run(args: argparse.Namespace) -> int:
     from archlab.analysis import (
         ShiftScore,
         check_compatible,
-        embedding_matrix,
         read_embeddings,
         shift_table,
     )
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--ref {args.ref!r} holds no architectures")
     query = read_embeddings(args.emb) if args.emb else _embed_query(args, ref)
     check_compatible([ref, query])
-    est = ShiftScore(k=args.k, score=args.score, bands=bands).fit(embedding_matrix(ref), ids=ref["id"].tolist())
+    est = ShiftScore(k=args.k, score=args.score, bands=bands, readout=args.readout).fit(ref)
     table = shift_table(est, query)
     out.mkdir(parents=True, exist_ok=True)
     check_image_path(out / "shift.png")
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     plot_shift(table, out / "shift.png", bands=bands,
                title=f"shift against {len(ref)} reference architectures ({args.ref})")
     print(f"{len(table)} architectures against {len(est.reference_ids_)} reference + "
-          f"{len(est.calibration_ids_)} held-out calibration architectures ({args.score}, k={args.k})")
+          f"{len(est.calibration_ids_)} held-out calibration architectures ({args.score}, k={args.k}, "
+          f"readout {args.readout})")
     for r in table.to_dict("records"):
         print(f"  {r['id']:<28} {r['percentile']:6.1f}  {r['verdict']:<16} nearest {r['nearest'].split(';')[0]}")
     print(f"wrote {out / 'shift.csv'} and {out / 'shift.png'}")

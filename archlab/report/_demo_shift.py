@@ -12,7 +12,6 @@ from archlab.analysis import (
     EmbeddingMap,
     ShiftScore,
     embed_to_file,
-    embedding_matrix,
     map_frame,
     read_embeddings,
     shift_table,
@@ -53,7 +52,7 @@ def shift_stage(ghn, out: Path, ref_size: int, progress: bool, echo=print) -> di
     ref = _cached_embeddings(out / f"ref{ref_size}.parquet", ghn, from_train_stream(ref_size), ref_size, progress)
     specs = [*ZOO, f"{custom}:MyNet"]
     zoo = _cached_embeddings(out / "zoo.parquet", ghn, from_models(specs), len(specs), progress)
-    est = ShiftScore(k=5).fit(embedding_matrix(ref), ids=ref["id"].tolist())
+    est = ShiftScore(k=5, readout="mean+sum").fit(ref)  # as `archlab shift`: sees deeper/denser nets
     table = shift_table(est, zoo)
     (out / "shift").mkdir(exist_ok=True)
     atomic_write_text(table.to_csv(index=False, float_format="%.4g"), out / "shift" / "shift.csv")
