@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +46,9 @@ def test_demo_trains_evaluates_predicts_and_resumes(tmp_path):
     trials = pd.read_csv(out / "search" / "trials.csv")
     assert (trials["state"].isin(["COMPLETE", "PRUNED"])).sum() >= 4
     assert (out / "search" / "history.png").read_bytes()[:4] == b"\x89PNG"
+    timings = json.loads((out / "timings.json").read_text())  # seconds per stage, printed too
+    assert list(timings) == [str(i) for i in range(1, 8)] and all(v >= 0 for v in timings.values())
+    assert "stage seconds: 1:" in first.stdout
     cached = {p: p.stat().st_mtime_ns for p in (out / "ref60.parquet", out / "zoo.parquet", out / "evaluation3.csv",
                                                  out / "rank" / "scores.csv", *(out / "rank" / "ground_truth").glob("*.json"))}
     # the demo trains with the short-CPU recipe (no augmentation), recorded in its resumable state

@@ -9,17 +9,17 @@ from archlab.cli._args import add_examples
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (re-running resumes there)")
-    p.add_argument("--minutes", type=float, default=3.0, help="GHN-2 training budget in minutes")
-    p.add_argument("--mlp-minutes", type=float, default=1.0, help="MLP-GHN baseline training budget")
+    p.add_argument("--minutes", type=float, default=2.5, help="GHN-2 training budget in minutes (2.5)")
+    p.add_argument("--mlp-minutes", type=float, default=0.5, help="MLP-GHN baseline training budget (0.5)")
     p.add_argument("--archs", type=int, default=50, help="held-out test architectures to evaluate")
     p.add_argument("--model", default="resnet18", help="torchvision model whose parameters to predict")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--ref-size", type=int, default=1000,
                    help="DeepNets-1M train architectures in the shift stage's reference set (1000)")
     p.add_argument("--rank-archs", type=int, default=30, help="test architectures the ranking stage ranks (30)")
-    p.add_argument("--rank-epochs", type=int, default=2, help="ground-truth epochs per ranked architecture (2)")
+    p.add_argument("--rank-epochs", type=int, default=1, help="ground-truth epochs per ranked architecture (1)")
     p.add_argument("--ft-steps", type=int, default=10, help="fine-tuning steps of ghn-ft/random-ft (10)")
-    p.add_argument("--search-trials", type=int, default=16, help="trials of the search stage (16)")
+    p.add_argument("--search-trials", type=int, default=8, help="trials of the search stage (8)")
     p.add_argument("--seed", type=int, default=0)
     add_examples(p, "archlab demo", "archlab demo --minutes 10 --archs 100 --model resnet50 --out runs/demo50")
 
