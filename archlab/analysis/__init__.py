@@ -17,6 +17,16 @@ from archlab.analysis._ground_truth import GroundTruthSpec, ground_truth
 from archlab.analysis._map import EmbeddingMap, map_frame
 from archlab.analysis._metrics import ranking_metrics
 from archlab.analysis._params import InvalidParameterError, NotFittedError
+from archlab.analysis._properties import (
+    PROPERTIES,
+    REGRESSORS,
+    PropertyRegressor,
+    PropertyResult,
+    predict_properties,
+    properties_frame,
+    properties_markdown,
+    read_labels,
+)
 from archlab.analysis._proxies import PROXIES, zero_cost
 from archlab.analysis._rank import METHODS as RANK_METHODS
 from archlab.analysis._rank import correlations, markdown_table, rank
@@ -32,6 +42,14 @@ __all__ = [
     "rank",
     "EmbeddingMap",
     "map_frame",
+    "PROPERTIES",
+    "REGRESSORS",
+    "PropertyRegressor",
+    "PropertyResult",
+    "predict_properties",
+    "properties_frame",
+    "properties_markdown",
+    "read_labels",
     "PROXIES",
     "ranking_metrics",
     "zero_cost",

@@ -23,6 +23,7 @@ VERBS: dict[str, str] = {
     "embed": "Graph embeddings of architectures from a GHN, as Parquet (id, source, embedding, metadata)",
     "rank": "Rank candidate architectures by GHN-based and zero-cost predictors, against ground truth",
     "map": "A 2-D map (UMAP or PCA) of embedding files, as PNG or self-contained HTML",
+    "properties": "Regress trained accuracy, noise robustness, inference time, convergence and size from graph embeddings (Kendall τ)",
     "shift": "How far architectures are from the GHN's training distribution (calibrated percentiles)",
     "search": "Architecture search over DeepNets-1M with Optuna, scored by short fine-tunes from GHN-predicted parameters",
     "demo": "Run the main job end to end on the embedded digits data (offline)",

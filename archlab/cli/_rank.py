@@ -19,7 +19,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma-separated (default: all: {DEFAULT_METHODS})")
     p.add_argument("--ft-steps", type=int, default=50, help="SGD steps of ghn-ft and random-ft (50)")
     p.add_argument("--ground-truth", action="store_true",
-                   help="train each candidate (cached per id in OUT/ground_truth/, resumable, shared by workers)")
+                   help="train each candidate (cached per id in OUT/ground_truth/, resumable, shared by workers); "
+                        "also writes OUT/properties.csv, the labels of `archlab properties`")
     p.add_argument("--epochs", type=int, default=10, help="ground-truth training epochs (10)")
     p.add_argument("--dataset", default="digits", help="digits (default), cifar10, ...")
     p.add_argument("--data-dir", default=None)
@@ -38,7 +39,14 @@ def run(args: argparse.Namespace) -> int:
 
     from archlab._device import resolve_device
     from archlab._io import atomic_write_text
-    from archlab.analysis import GroundTruthSpec, correlations, ground_truth, markdown_table, rank
+    from archlab.analysis import (
+        GroundTruthSpec,
+        correlations,
+        ground_truth,
+        markdown_table,
+        properties_frame,
+        rank,
+    )
     from archlab.analysis._rank import check_methods
     from archlab.cli._args import check_at_least, check_output_dir
     from archlab.engine import from_genotype_file, from_models, from_split
@@ -71,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         spec = GroundTruthSpec(dataset=args.dataset, epochs=args.epochs, seed=args.seed)
         truth = ground_truth(cands, out, spec, args.data_dir, dev, progress=not args.no_progress)
         table["ground_truth"] = [truth[c.id]["top1"] for c in cands]
+        labels = properties_frame({c.id: truth[c.id] for c in cands}, {c.id: c.source for c in cands})
+        atomic_write_text(labels.to_csv(index=False), out / "properties.csv")  # exact parameter counts
     atomic_write_text(table[["id", "source", *methods, *(["ground_truth"] if args.ground_truth else [])]]
                       .to_csv(index=False, float_format="%.6g"), out / "ranking.csv")
     print(f"ranked {len(cands)} candidates with {', '.join(methods)} -> {out / 'ranking.csv'}")
@@ -82,5 +92,5 @@ def run(args: argparse.Namespace) -> int:
         plot_rank_grid(table, corr, out / "scatter.png")
         plot_tau_cost(corr, out / "tau_vs_cost.png")
         print(md)
-        print(f"wrote correlations.csv, correlations.md, scatter.png, tau_vs_cost.png in {out}")
+        print(f"wrote correlations.csv, correlations.md, scatter.png, tau_vs_cost.png, properties.csv in {out}")
     return 0
