@@ -18,7 +18,8 @@ from archlab.ghn import GHNConfig, build_ghn, save_ghn
 from archlab.graph import GraphError, normalize_input_size, resolve_model
 
 REPO = Path(__file__).resolve().parents[1]
-MY_VERBS = ["graph", "generate", "train", "evaluate", "predict", "finetune", "embed", "demo", "shift", "map"]
+MY_VERBS = ["graph", "generate", "train", "evaluate", "predict", "finetune", "embed", "demo", "shift", "map",
+            "properties"]
 
 MODELS = '''
 import torch

@@ -24,9 +24,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True,
                    help="output folder: properties.csv, properties.md, properties.png, predictions.csv")
     p.add_argument("--no-progress", action="store_true")
-    add_examples(p, "archlab rank --split val --methods params --ground-truth --out gt-val/   # labels",
-                 "archlab embed --ckpt ghn.pt --split val --out val.parquet",
-                 "archlab properties --emb val.parquet,test.parquet --labels gt-val/properties.csv,gt-test/properties.csv "
+    p.description = ((p.description or "") + "\n\nInputs: labels from `archlab rank --split val --methods params "
+                     "--ground-truth --out gt-val/` (OUT/properties.csv), embeddings from "
+                     "`archlab embed --ckpt ghn.pt --split val --out val.parquet`; the same for test.")
+    add_examples(p, "archlab properties --emb val.parquet,test.parquet --labels gt-val/properties.csv,gt-test/properties.csv "
                  "--train-on val --test-on test --out props/",
                  "archlab properties --emb all.parquet --labels gt/properties.csv --train-on val --test-on test "
                  "--properties accuracy,params --out props/")
