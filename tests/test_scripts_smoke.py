@@ -25,7 +25,8 @@ TIMEOUT_S = 240
 
 @dataclass(frozen=True)
 class Case:
-    args: list[str]  # "{out}" -> an empty folder in tmp_path, "{ckpt}" -> a tiny 10-class GHN checkpoint
+    args: list[str]  # "{out}" -> an empty folder in tmp_path, "{ckpt}" -> a tiny 10-class GHN checkpoint,
+    # "{cifar10}" -> the real CIFAR-10 tarball (ARCHLAB_CIFAR10; skips without it outside CI)
     printed: list[str]  # substrings the script's stdout must contain
     files: list[str] = field(default_factory=list)  # paths under {out} the script must write
     slow: bool = False  # more than ~10 s on two idle cores
@@ -37,7 +38,7 @@ CASES: dict[str, Case] = {
     "benchmarks/bench_graph.py": Case(
         ["--models", "resnet18", "--repeats", "1", "--forward-repeats", "1"], ["build med s", "resnet18"]),
     "benchmarks/bench_predict.py": Case(
-        ["--models", "resnet18", "--presets", "mlp", "--image-size", "64", "--runs", "1"],
+        ["--models", "resnet18", "--presets", "mlp", "--image-size", "64", "--num-classes", "10", "--runs", "1"],
         ["total/fwd", "resnet18"]),
     "benchmarks/bench_embed.py": Case(["--archs", "4", "--runs", "1"], ["ms/arch", "embed_candidates"], slow=True),
     "benchmarks/bench_gnn.py": Case(
@@ -56,6 +57,18 @@ CASES: dict[str, Case] = {
          "--max-images", "32", "--device", "cpu", "--out", "{out}"],
         ["AUROC", "torchvision models", "Spearman"],
         ["summary.md", "auroc.csv", "torchvision.csv", "correlation.csv", "shift.png", "map.png"], slow=True),
+    "analyses/search/run.py": Case(
+        ["--ckpt", "{ckpt}", "--budget", "3", "--epochs", "1", "--ft-steps", "2", "--batch-size", "16",
+         "--max-eval-images", "32", "--seeds", "0", "--device", "cpu", "--out", "{out}"],
+        ["best fully-trained top-1", "Kendall τ", "Target"],
+        ["runs.csv", "retrained.csv", "tau.csv", "summary.md", "best.png", "proxy_vs_truth.png",
+         "random_proxies.csv"], slow=True),
+    "analyses/ranking/run.py": Case(
+        ["--ckpt", "{ckpt}", "--test", "6", "--val", "10", "--epochs", "1", "--ft-steps", "1,2",
+         "--cost-candidates", "3", "--max-eval-images", "32", "--out", "{out}"],
+        ["Kendall τ", "`ghn` τ", "Properties from graph embeddings"],
+        ["ranking.csv", "correlations.csv", "ft_steps.png", "stability.csv", "cost.csv", "properties.csv",
+         "embeddings.parquet", "property_prediction.csv", "property_prediction.png", "summary.md"], slow=True),
     "analyses/finetune_init/run.py": Case(
         ["--ckpt", "{ckpt}", "--dataset", "digits", "--models", "resnet18", "--steps", "1",
          "--n-per-class", "1", "--max-test-images", "16", "--device", "cpu", "--out", "{out}"],
@@ -95,7 +108,7 @@ def test_every_script_has_a_case():
 
 
 @pytest.mark.parametrize("script", list(_params()))
-def test_script_runs(script: str, tmp_path: Path):
+def test_script_runs(script: str, tmp_path: Path, request: pytest.FixtureRequest):
     case = CASES.get(script)
     if case is None:
         pytest.fail(f"{script} has no minimal arguments in CASES of {Path(__file__).name}: add a row "
@@ -104,6 +117,8 @@ def test_script_runs(script: str, tmp_path: Path):
     subs = {"{out}": str(out)}
     if any("{ckpt}" in a for a in case.args):
         subs["{ckpt}"] = str(_tiny_ckpt(tmp_path / "ghn.pt"))
+    if "{cifar10}" in case.args:
+        subs["{cifar10}"] = str(request.getfixturevalue("cifar10_tarball"))
     args = [subs.get(a, a) for a in case.args]
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
     r = subprocess.run([sys.executable, script, *args], cwd=REPO, env=env, capture_output=True,

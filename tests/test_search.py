@@ -154,6 +154,46 @@ def test_proxies_are_reproducible_and_stop_on_request(ckpt):
     assert ft.stopped and ft.steps == 2 and seen == [0, 1, 2]
 
 
+# --- a CPU-time budget ------------------------------------------------------------------------
+
+def _burn(cpu_s: float) -> None:
+    end = time.process_time() + cpu_s
+    while time.process_time() < end:
+        pass
+
+
+def test_cpu_budget_stops_the_worker_and_a_resumed_study_keeps_counting(tmp_path):
+    from archlab.search import open_storage, per_trial_sampler, run_worker, spent
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    info = open_storage(str(tmp_path / "study.journal"))
+
+    def objective(trial):
+        _burn(0.05)
+        if trial.number % 3 == 2:
+            raise optuna.TrialPruned()  # pruned trials cost CPU too
+        return float(trial.suggest_int("x", 0, 9))
+
+    def study():
+        return optuna.create_study(storage=info.storage, study_name="b", load_if_exists=True,
+                                   sampler=per_trial_sampler("random", 0), direction="maximize")
+
+    ran = run_worker(study(), objective, 10**6, 60, journal=True, cpu_budget_s=0.3)
+    trials = study().get_trials()
+    assert ran == len(trials) and 6 <= ran <= 8, ran  # 0.05 s each: stops at 0.3 s, one may overshoot
+    assert all(t.user_attrs["cpu_s"] >= 0.05 and t.user_attrs["wall_s"] >= t.user_attrs["cpu_s"] * 0.5
+               for t in trials)
+    cpu, wall = spent(study())
+    assert 0.3 <= cpu < 0.3 + 2 * 0.05 + 0.1 and wall > 0
+    assert {t.state for t in trials} == {TrialState.COMPLETE, TrialState.PRUNED}
+    more = run_worker(study(), objective, 10**6, 60, journal=True, cpu_budget_s=0.5)
+    assert 2 <= more <= len(trials) and spent(study())[0] >= 0.5  # counts on from the recorded 0.3 s
+    assert run_worker(study(), objective, 10**6, 60, journal=True, cpu_budget_s=0.5) == 0
+    assert run_worker(study(), objective, 3, 60, journal=True, cpu_budget_s=100.0) == 0  # n_trials reached
+    with pytest.raises(Exception, match="cpu_budget_s must be > 0"):
+        run_worker(study(), objective, 10, 60, journal=True, cpu_budget_s=0)
+
+
 # --- a real search on the default journal -----------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,9 @@
     run_worker(study, Objective(ghn, proxy_data(), settings, journal=True), 20, grace_period=60,
                journal=True)
     export_top(study, 5, "top.jsonl")                             # archlab evaluate --genotypes
+    run_worker(study, objective, 10**6, 60, journal=True, cpu_budget_s=240)  # a CPU-time budget
+    spent(study)                                                   # (cpu_s, wall_s) of its trials
+    finalists(study, 3)                                            # (Candidate, proxy) to train fully
 
 Optuna is imported only when a study is opened (``archlab search --help`` never loads it).
 """
@@ -24,11 +27,13 @@ from archlab.search._objective import (
     directions,
 )
 from archlab.search._plots import pareto_front, plot_history, plot_pareto
+from archlab.search._retrain import finalists, retrain_top
 from archlab.search._space import rule_violations, suggest_genotype
 from archlab.search._storage import StorageInfo, open_storage, storage_url, study_names
 from archlab.search._study import (
     PRUNERS,
     SAMPLERS,
+    Timed,
     check_sampler,
     counts,
     load_existing,
@@ -36,12 +41,13 @@ from archlab.search._study import (
     open_study,
     per_trial_sampler,
     run_worker,
+    spent,
 )
 
 __all__ = [
     "OBJECTIVES", "PRUNERS", "SAMPLERS", "JournalHeartbeat", "Objective", "SearchSettings",
-    "StorageInfo", "SurplusTrial", "check_sampler", "counts", "directions", "export_top",
-    "load_existing", "make_pruner", "open_storage", "open_study", "pareto_front",
-    "per_trial_sampler", "plot_history", "plot_pareto", "reap_stale", "rule_violations",
-    "run_worker", "storage_url", "study_names", "suggest_genotype", "top_trials", "trials_table",
+    "StorageInfo", "SurplusTrial", "Timed", "check_sampler", "counts", "directions", "export_top",
+    "finalists", "load_existing", "make_pruner", "open_storage", "open_study", "pareto_front",
+    "per_trial_sampler", "plot_history", "plot_pareto", "reap_stale", "retrain_top", "rule_violations",
+    "run_worker", "spent", "storage_url", "study_names", "suggest_genotype", "top_trials", "trials_table",
 ]

@@ -15,7 +15,7 @@ from archlab.errors import UsageError
 from archlab.space import write_split
 
 COLUMNS = ["number", "state", "accuracy", "params", "flops", "width", "candidate_id", "hash",
-           "cached_from", "retry_of", "surplus", "steps_run", "worker"]
+           "cached_from", "retry_of", "surplus", "steps_run", "worker", "cpu_s", "wall_s"]
 
 
 def accuracy_index(study: Any) -> int:

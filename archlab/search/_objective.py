@@ -125,7 +125,7 @@ class Objective:
             if hit.values is None:
                 raise optuna.TrialPruned(f"architecture pruned before (trial {hit.number})")
             return hit.values[0] if len(hit.values) == 1 else tuple(hit.values)
-        result = self._score(trial, cand)
+        result = self.score(trial, cand)
         trial.set_user_attr("init_top1", result.init_top1)
         trial.set_user_attr("steps_run", result.steps)
         if result.stopped:
@@ -135,7 +135,10 @@ class Objective:
                        for o in s.objectives)
         return values[0] if len(values) == 1 else values
 
-    def _score(self, trial: Any, cand: Any) -> Any:
+    def score(self, trial: Any, cand: Any) -> Any:
+        """Score ``cand`` for ``trial``: a :class:`archlab.engine.ShortFTResult` (``history`` of
+        ``(step, top1)``, ``steps``, ``stopped``). A subclass may score another way (e.g. full
+        training) and keeps the genotype, attributes and per-architecture cache of ``__call__``."""
         s = self.settings
         single = len(s.objectives) == 1
 

@@ -5,6 +5,13 @@ PRUNED) trials, counting every worker's. It starts a trial only while finished +
 are fewer than N; otherwise it waits for the running ones (which finish, or go stale and are
 retried). Samplers are seeded per trial from ``(seed, trial number)``, so workers started with
 the same ``--seed`` do not propose the same architectures, and one worker is reproducible.
+
+Every trial a worker runs records what it cost as user attributes: ``cpu_s`` (CPU seconds of the
+worker process, all its threads, from ``time.process_time``; with ``OMP_NUM_THREADS=1`` on an idle
+core it equals wall-clock) and ``wall_s``. With ``cpu_budget_s`` a worker also stops starting
+trials once the study's recorded ``cpu_s`` (:func:`spent`, every worker's trials, any state) has
+reached the budget; the trial in progress then finishes, so a study overshoots by at most one
+trial per worker. A resumed study keeps counting from what its trials recorded.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from archlab.search._storage import MAX_RETRY, StorageInfo, study_names
 SAMPLERS = ("tpe", "random", "cmaes", "nsga2")
 PRUNERS = ("median", "hyperband", "none")
 FINGERPRINT_ATTR = "ghn_fingerprint"
+CPU_ATTR, WALL_ATTR = "cpu_s", "wall_s"
 
 
 def _make_sampler(name: str, seed: int) -> Any:
@@ -147,19 +155,47 @@ def counts(study: Any) -> Counts:
                   states.count(TrialState.FAIL))
 
 
+class Timed:
+    """``Timed(objective)(trial)``: run ``objective`` and record its CPU and wall seconds on the
+    trial (user attributes ``cpu_s`` and ``wall_s``), whether it returns, prunes or fails."""
+
+    def __init__(self, objective: Callable) -> None:
+        self.objective = objective
+
+    def __call__(self, trial: Any) -> Any:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        try:
+            return self.objective(trial)
+        finally:
+            trial.set_user_attr(CPU_ATTR, time.process_time() - cpu0)
+            trial.set_user_attr(WALL_ATTR, time.perf_counter() - wall0)
+
+
+def spent(study: Any) -> tuple[float, float]:
+    """``(cpu_s, wall_s)``: the seconds recorded by every trial of ``study`` (any state)."""
+    trials = study.get_trials(deepcopy=False)
+    return (sum(float(t.user_attrs.get(CPU_ATTR, 0.0)) for t in trials),
+            sum(float(t.user_attrs.get(WALL_ATTR, 0.0)) for t in trials))
+
+
 def run_worker(study: Any, objective: Callable, n_trials: int, grace_period: float, journal: bool,
-               on_trial: Callable[[Any, Any], None] | None = None, poll: float = 1.0) -> int:
-    """Run trials until ``study`` has ``n_trials`` finished ones; returns how many this worker ran."""
+               on_trial: Callable[[Any, Any], None] | None = None, poll: float = 1.0,
+               cpu_budget_s: float | None = None) -> int:
+    """Run trials until ``study`` has ``n_trials`` finished ones, or (with ``cpu_budget_s``) until
+    its trials have spent that many CPU seconds; returns how many this worker ran."""
+    if cpu_budget_s is not None and cpu_budget_s <= 0:
+        raise UsageError(f"cpu_budget_s must be > 0, got {cpu_budget_s}")
     ran = 0
     callbacks = [on_trial] if on_trial is not None else []
+    timed = Timed(objective)
     while True:
         for number in reap_stale(study, grace_period, MAX_RETRY, journal=journal):
             print(f"trial {number}: no heartbeat for {grace_period:g}s, marked failed and retried", flush=True)
         c = counts(study)
-        if c.finished >= n_trials:
+        if c.finished >= n_trials or (cpu_budget_s is not None and spent(study)[0] >= cpu_budget_s):
             return ran
         if c.finished + c.running >= n_trials:  # the last slots are taken: wait for them
             time.sleep(poll)
             continue
-        study.optimize(objective, n_trials=1, catch=(SurplusTrial,), callbacks=callbacks)
+        study.optimize(timed, n_trials=1, catch=(SurplusTrial,), callbacks=callbacks)
         ran += 1
