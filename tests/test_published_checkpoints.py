@@ -150,3 +150,52 @@ def test_download_only_known_names_and_never_again(tmp_path):
     have = save_published(_ghn("ghn2"), tmp_path / "ghn2_cifar10.pt", "ppuda")
     before = have.read_bytes()
     assert download_published("ghn2_cifar10.pt", tmp_path) == have and have.read_bytes() == before  # offline
+
+
+def _cli(capsys, *argv: str) -> tuple[int, str]:
+    from archlab.cli import main
+
+    rc = main([str(a) for a in argv])
+    return rc, capsys.readouterr().err
+
+
+def test_ckpt_download_flag_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("ARCHLAB_GHN_MIRROR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    out = ("--model", "resnet18", "--out", tmp_path / "w.pt")
+    rc, err = _cli(capsys, "predict", "--ckpt", "ckpts/ghn3tm8.pt", *out)  # known name, no --download
+    assert rc == 2 and "--ckpt 'ckpts/ghn3tm8.pt' not found; pass --download to fetch it (online only), " \
+        "or get it from https://huggingface.co/SamsungSAILMontreal/ghn3/resolve/main/ghn3tm8.pt" in err
+    rc, err = _cli(capsys, "embed", "--ckpt", "mlp_cifar10.pt", "--models", "resnet18", "--out", "e.parquet")
+    assert rc == 2 and "(nor in " in err and "ppuda/main/checkpoints/mlp_cifar10.pt" in err
+    rc, err = _cli(capsys, "predict", "--ckpt", "ghn9.pt", "--download", *out)  # unknown name
+    assert rc == 2 and "--ckpt 'ghn9.pt' not found, and --download fetches only the published GHNs: " \
+        "ghn2_cifar10.pt, ghn2_imagenet.pt, ghn3lm8.pt" in err
+    monkeypatch.setenv("ARCHLAB_GHN_MIRROR", "http://127.0.0.1:9/ghns")  # nothing listens there
+    rc, err = _cli(capsys, "predict", "--ckpt", "ckpts/ghn3tm8.pt", "--download", *out)
+    assert rc == 2 and "could not download http://127.0.0.1:9/ghns/ghn3tm8.pt (" in err
+    assert "Traceback" not in err and not (tmp_path / "ckpts").exists() and not (tmp_path / "w.pt").exists()
+
+
+def test_ckpt_download_from_a_mirror(tmp_path, monkeypatch, capsys):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    save_published(_ghn("mlp"), mirror / "mlp_cifar10.pt", "ppuda")
+    monkeypatch.setenv("ARCHLAB_GHN_MIRROR", mirror.as_uri())
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    rc, err = _cli(capsys, "predict", "--ckpt", "ckpts/mlp_cifar10.pt", "--download", "--model", "resnet18",
+                   "--out", "a.pt")  # a path: into its folder
+    assert rc == 0 and f"downloading {mirror.as_uri()}/mlp_cifar10.pt into ckpts" in err
+    assert (tmp_path / "ckpts/mlp_cifar10.pt").read_bytes() == (mirror / "mlp_cifar10.pt").read_bytes()
+    rc, _ = _cli(capsys, "predict", "--ckpt", "mlp_cifar10.pt", "--download", "--model", "resnet18",
+                 "--out", "b.pt")  # a bare name: into ~/.cache/archlab/ghns/
+    cached = tmp_path / "home/.cache/archlab/ghns/mlp_cifar10.pt"
+    assert rc == 0 and cached.is_file() and not (tmp_path / "mlp_cifar10.pt").exists()
+    monkeypatch.delenv("ARCHLAB_GHN_MIRROR")
+    (mirror / "mlp_cifar10.pt").unlink()  # offline from here on: the cached copy is used
+    rc, _ = _cli(capsys, "predict", "--ckpt", "mlp_cifar10.pt", "--model", "resnet18", "--out", "c.pt")
+    assert rc == 0
+    a, c = (torch.load(tmp_path / n, weights_only=True) for n in ("a.pt", "c.pt"))
+    assert a.keys() == c.keys() and all(torch.equal(a[k], c[k]) for k in a)

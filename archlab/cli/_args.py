@@ -9,6 +9,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,47 @@ def check_positive(args: argparse.Namespace, *dests: str) -> None:
 
 def _flag(dest: str) -> str:
     return f"-{dest}" if len(dest) == 1 else "--" + dest.replace("_", "-")
+
+
+def add_ckpt(p: argparse.ArgumentParser, required: bool = False, help: str = "GHN checkpoint",
+             dataset: bool = False) -> None:
+    """``--ckpt`` (a file, or a published GHN's name) and ``--download``, which fetches a
+    missing published one; ``dataset``: the verb's ``--download`` also fetches its dataset."""
+    p.add_argument("--ckpt", required=required, default=None,
+                   help=help + " (or a published GHN: ghn2_cifar10.pt, ghn3tm8.pt, ...)")
+    where = "a published --ckpt into its folder (a bare name: ~/.cache/archlab/ghns/)"
+    p.add_argument("--download", action="store_true",
+                   help=f"download what is missing (online only): the dataset into --data-dir and {where}"
+                   if dataset else f"download {where} when missing (online only)")
+
+
+def resolve_ckpt(args: argparse.Namespace, dest: str = "ckpt") -> str | None:
+    """The checkpoint file ``args.<dest>`` names, stored back into ``args``. A missing published
+    GHN (``ghn3tm8.pt``, or a path ending in that name) is downloaded into its folder when
+    ``args.download`` is set, else refused with where to get it; a bare published name is looked
+    up in ``~/.cache/archlab/ghns/`` when the working folder lacks it. Other names pass as given."""
+    value = getattr(args, dest)
+    if not value or os.path.exists(value):
+        return value
+    from archlab.ghn import _download as dl
+
+    flag, name, download = _flag(dest), Path(value).name, getattr(args, "download", False)
+    if name not in dl.PUBLISHED_URLS:
+        if download:
+            raise UsageError(f"{flag} {value!r} not found, and --download fetches only the published "
+                             f"GHNs: {', '.join(sorted(dl.PUBLISHED_URLS))}")
+        return value
+    folder = dl.default_ghn_dir() if name == value else Path(value).parent
+    target = folder / name
+    if not target.is_file():
+        if not download:
+            also = f" (nor in {str(folder)!r})" if name == value else ""
+            raise UsageError(f"{flag} {value!r} not found{also}; pass --download to fetch it (online "
+                             f"only), or get it from {dl.published_url(name)}")
+        print(f"downloading {dl.published_url(name)} into {folder}", file=sys.stderr)
+        target = dl.download_published(name, folder)
+    setattr(args, dest, str(target))
+    return str(target)
 
 
 def add_input_size(p: argparse.ArgumentParser) -> None:

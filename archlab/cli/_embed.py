@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from archlab.cli._args import add_examples, add_input_size
+from archlab.cli._args import add_ckpt, add_examples, add_input_size, resolve_ckpt
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ckpt", required=True, help="GHN checkpoint written by `archlab train` / save_ghn")
+    add_ckpt(p, required=True, help="GHN checkpoint written by `archlab train` / save_ghn")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--models", help="comma-separated torchvision names or file.py:ClassName specs")
     src.add_argument("--split", help="a DeepNets-1M split name (e.g. test), built with the GHN's classes")
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out!r}: embeddings are written as Parquet; name the file *.parquet")
     check_input_size(args.input_size)
     check_output_file(args.out, "--out", {"--ckpt": args.ckpt, "--genotypes": args.genotypes})
-    ghn = open_ghn(args.ckpt, map_location=resolve_device(args.device))
+    ghn = open_ghn(resolve_ckpt(args), map_location=resolve_device(args.device))
     if args.models:
         cands, total = from_models(args.models.split(",")), None
     elif args.split:

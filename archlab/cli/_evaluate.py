@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from archlab.cli._args import add_examples, add_input_size
+from archlab.cli._args import add_ckpt, add_examples, add_input_size, resolve_ckpt
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ckpt", required=True, help="trained GHN checkpoint")
+    add_ckpt(p, required=True, help="trained GHN checkpoint", dataset=True)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--split", help="shipped architecture split: val, test, wide, deep, dense, bnfree")
     what.add_argument("--models", help="comma-separated model specs, e.g. resnet50,convnext_tiny,vit_b_16")
@@ -17,8 +17,6 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="a trained MLP GHN (the mlp-ghn row; other kinds are refused)")
     p.add_argument("--dataset", default="digits", help="digits (default), cifar10, imagenet")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--download", action="store_true",
-                   help="download the dataset into --data-dir when missing (needs internet)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N architectures")
     p.add_argument("--max-images", type=int, default=None, help="use only N test images (a fixed subset)")
     p.add_argument("--width", type=int, default=None,
@@ -44,9 +42,10 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.json, "--json", {"--ckpt": args.ckpt, "--baseline-ckpt": args.baseline_ckpt,
                                                 "--genotypes": args.genotypes})
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-    df = evaluate(args.ckpt, split=args.split, models=models, genotypes=args.genotypes, dataset=args.dataset,
-                  data_dir=args.data_dir, baseline=args.baseline_ckpt, download=args.download, limit=args.limit,
-                  max_images=args.max_images, width=args.width, adapt=not args.no_adapt,
+    df = evaluate(resolve_ckpt(args), split=args.split, models=models, genotypes=args.genotypes,
+                  dataset=args.dataset, data_dir=args.data_dir, baseline=resolve_ckpt(args, "baseline_ckpt"),
+                  download=args.download, limit=args.limit, max_images=args.max_images, width=args.width,
+                  adapt=not args.no_adapt,
                   device=args.device, progress=not args.no_progress, input_size=args.input_size)
     summary = summarize(df)
     what = (f"split {args.split!r}" if args.split else f"genotypes {args.genotypes}" if args.genotypes

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from archlab.cli._args import add_examples, add_input_size
+from archlab.cli._args import add_ckpt, add_examples, add_input_size, resolve_ckpt
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="torchvision name or path/file.py:ClassName")
     p.add_argument("--init", choices=["ghn", "random"], default="ghn")
-    p.add_argument("--ckpt", default=None, help="GHN checkpoint (needed for --init ghn)")
+    add_ckpt(p, help="GHN checkpoint (needed for --init ghn)", dataset=True)
     p.add_argument("--post", choices=["none", "noise", "orth"], default="none",
                    help="post-process predicted weights (never the classifier)")
     p.add_argument("--from-layer", type=int, default=0,
@@ -21,8 +21,6 @@ def configure(p: argparse.ArgumentParser) -> None:
     b.add_argument("--steps", type=int)
     p.add_argument("--dataset", default="digits")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--download", action="store_true",
-                   help="download the dataset into --data-dir when missing (needs internet)")
     p.add_argument("--n-per-class", type=int, default=None,
                    help="few-shot: N training images per class")
     p.add_argument("--batch-size", type=int, default=64)
@@ -54,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     check_input_size(args.input_size)
     check_output_dir(args.out)
     cfg = FinetuneConfig(
-        model=args.model, init=args.init, ckpt=args.ckpt, post=args.post,
+        model=args.model, init=args.init, ckpt=resolve_ckpt(args), post=args.post,
         from_layer=args.from_layer, noise_eps=args.noise_eps, epochs=args.epochs,
         steps=args.steps, dataset=args.dataset, data_dir=args.data_dir, download=args.download,
         n_per_class=args.n_per_class, batch_size=args.batch_size, lr=args.lr,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from archlab.cli._args import add_examples, add_input_size
+from archlab.cli._args import add_ckpt, add_examples, add_input_size, resolve_ckpt
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ckpt", required=True, help="GHN checkpoint written by `archlab train` / save_ghn")
+    add_ckpt(p, required=True, help="GHN checkpoint written by `archlab train` / save_ghn")
     p.add_argument("--model", required=True, help="torchvision model name or path/to/file.py:ClassName")
     p.add_argument("--out", required=True, help="output file for the model's state_dict (torch.save)")
     p.add_argument("--num-classes", type=int, default=None,
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     check_input_size(args.input_size)
     check_output_file(args.out, "--out", {"--ckpt": args.ckpt})
     device = resolve_device(args.device)
-    ghn = open_ghn(args.ckpt, map_location=device)
+    ghn = open_ghn(resolve_ckpt(args), map_location=device)
     if args.num_classes is not None and args.num_classes != ghn.num_classes:
         raise UsageError(f"--num-classes {args.num_classes}: {args.ckpt} predicts {ghn.num_classes}-class "
                          f"classifiers, not {args.num_classes}; omit --num-classes or use a GHN "

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from archlab.cli._args import add_examples
+from archlab.cli._args import add_ckpt, add_examples, resolve_ckpt
 
 DEFAULT_METHODS = "ghn,ghn-ft,random-ft,synflow,snip,grasp,fisher,grad_norm,jacov,naswot,params,flops"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ckpt", default=None, help="GHN checkpoint (needed for ghn and ghn-ft)")
+    add_ckpt(p, help="GHN checkpoint (needed for ghn and ghn-ft)")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--split", help="a DeepNets-1M split, e.g. test")
     what.add_argument("--genotypes", help="a JSON Lines genotype file (archlab generate / search export)")
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     check_at_least(args, 0, "ft_steps")
     check_output_dir(args.out)
     dev = resolve_device(args.device)
-    ghn = open_ghn(args.ckpt, dev) if args.ckpt else None
+    ghn = open_ghn(resolve_ckpt(args), dev) if args.ckpt else None
     methods = check_methods(args.methods.split(","), ghn)
     if args.split:
         cands = from_split(args.split, limit=args.limit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from archlab.cli._args import add_examples
+from archlab.cli._args import add_ckpt, add_examples, resolve_ckpt
 
 PROXY_CHOICES = ("ghn-ft", "ghn", "random-ft")
 
@@ -15,7 +15,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="journal file, sqlite:///F.db, postgresql://... (default: DIR/study.journal)")
     p.add_argument("--out", required=True,
                    help="search: output folder (journal, trials.csv, plots); --export-top: F.jsonl")
-    p.add_argument("--ckpt", help="GHN checkpoint that predicts the candidates' parameters")
+    add_ckpt(p, help="GHN checkpoint that predicts the candidates' parameters")
     p.add_argument("--trials", type=int, help="finished (complete + pruned) trials the study should reach")
     p.add_argument("--proxy", default="ghn-ft", choices=PROXY_CHOICES,
                    help="ghn-ft: predicted params + noise, then K steps (default); ghn: predicted "
@@ -118,7 +118,7 @@ def _search(args: argparse.Namespace, objectives: tuple[str, ...], pruner_name: 
     out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(args.device)
     info = open_storage(storage_url(args.storage, out), args.heartbeat_interval, args.grace_period)
-    ghn = open_ghn(args.ckpt, map_location=dev).eval()
+    ghn = open_ghn(resolve_ckpt(args), map_location=dev).eval()
     data = proxy_data(args.dataset, args.data_dir, args.batch_size, args.max_eval_images, args.seed)
     nc = getattr(ghn.config, "num_classes", data.num_classes)
     if nc != data.num_classes:

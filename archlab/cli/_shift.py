@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from archlab.cli._args import add_examples
+from archlab.cli._args import add_ckpt, add_examples, resolve_ckpt
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ckpt", help="the GHN the reference was embedded with (needed to embed --models/--split)")
+    add_ckpt(p, help="the GHN the reference was embedded with (needed to embed --models/--split)")
     p.add_argument("--ref", required=True, help="reference embeddings (archlab embed --train N)")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--models", help="comma-separated torchvision names or file.py:ClassName specs")
@@ -92,7 +92,7 @@ def _embed_query(args, ref):
 
     if not args.ckpt:
         raise UsageError("--ckpt is needed to embed --models/--split/--genotypes (or pass --emb)")
-    ghn = load_ghn(args.ckpt, map_location=resolve_device(args.device))
+    ghn = load_ghn(resolve_ckpt(args), map_location=resolve_device(args.device))
     if args.models:
         cands = from_models(args.models.split(","))
     elif args.genotypes:
