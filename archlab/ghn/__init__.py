@@ -13,12 +13,12 @@
 from ._checkpoint import FORMAT, CheckpointError, fingerprint, load_ghn, save_ghn
 from ._config import PRESETS, GHNConfig
 from ._download import PUBLISHED_URLS, download_published
-from ._functional import functional_logits, use_batch_stats
+from ._functional import functional_logits, predicted_parameters, use_batch_stats
 from ._model import GHN, build_ghn
 from ._published import save_published
 
 __all__ = [
     "GHNConfig", "GHN", "build_ghn", "save_ghn", "load_ghn", "CheckpointError",
-    "functional_logits", "use_batch_stats", "PRESETS", "FORMAT", "fingerprint",
+    "functional_logits", "predicted_parameters", "use_batch_stats", "PRESETS", "FORMAT", "fingerprint",
     "download_published", "save_published", "PUBLISHED_URLS",
 ]

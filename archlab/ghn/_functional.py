@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
@@ -30,3 +33,28 @@ def functional_logits(model: nn.Module, params: dict[str, torch.Tensor], x: torc
     the model's own values; tied weights follow their first name."""
     use_batch_stats(model)
     return torch.func.functional_call(model, params, (x,), strict=False, tie_weights=True)
+
+
+@contextlib.contextmanager
+def predicted_parameters(model: nn.Module, params: dict[str, torch.Tensor]) -> Iterator[nn.Module]:
+    """Within the block, ``model``'s parameters named in ``params`` are those tensors (BatchNorm
+    switched to batch statistics, as :func:`functional_logits`). Unlike a functional call, the
+    swap lasts until the block ends, so a backward pass that recomputes activations (checkpointed
+    cells) still sees the predicted values. Unknown names raise a KeyError naming them."""
+    use_batch_stats(model)
+    saved: list[tuple[nn.Module, str, torch.Tensor | None]] = []
+    try:
+        for name, tensor in params.items():
+            owner, _, attr = name.rpartition(".")
+            try:
+                module = model.get_submodule(owner) if owner else model
+            except AttributeError:
+                module = None
+            if module is None or attr not in module._parameters:
+                raise KeyError(f"{name!r} is not a parameter of {type(model).__name__}")
+            saved.append((module, attr, module._parameters[attr]))
+            module._parameters[attr] = tensor
+        yield model
+    finally:
+        for module, attr, original in reversed(saved):
+            module._parameters[attr] = original

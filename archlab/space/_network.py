@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.utils.checkpoint
 
 from ._genotype import VIT, Genotype
 from ._ops import FactorizedReduce, PosEnc, ReLUConvBN, Stride, make_op, norm_layer
@@ -102,6 +103,9 @@ class Network(nn.Module):
             self.add_module(name, module)
         self.cells = nn.ModuleList(Cell(c, norm, track) for c in plan.cells)
         self.global_pooling, self.classifier = head_modules(plan)
+        #: recompute each cell's activations in the backward pass instead of keeping them (peak
+        #: memory of a training step: about one cell's activations; costs about one more forward)
+        self.checkpoint_cells = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._stem == "vit":
@@ -112,7 +116,10 @@ class Network(nn.Module):
             s0 = self.stem0(x)
             s1 = self.stem1(s0)
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1)
+            if self.checkpoint_cells and torch.is_grad_enabled():
+                s0, s1 = s1, torch.utils.checkpoint.checkpoint(cell, s0, s1, use_reentrant=False)
+            else:
+                s0, s1 = s1, cell(s0, s1)
         return self.classifier(torch.flatten(self.global_pooling(s1), 1))
 
 
