@@ -46,6 +46,11 @@ def test_imagenet_input_and_train_stream():
     for i, g in enumerate(itertools.islice(train_stream(0), 6)):
         net = build_network(g, 1000, input="imagenet")
         assert_same_graph(genotype_graph(g, 1000, input="imagenet"), build_graph(net), f"train/{i} imagenet")
+    for i, g in enumerate(itertools.islice(train_stream(1), 12)):  # as `archlab train` builds them
+        c = (16, 24, 32)[i % 3]
+        net = build_network(g, 10, input="cifar", C=c, fc_dim=256, image_size=32)
+        assert_same_graph(genotype_graph(g, 10, input="cifar", C=c, fc_dim=256, image_size=32), build_graph(net),
+                          f"train/{i} cifar C={c}")
 
 
 @pytest.mark.slow

@@ -1,15 +1,14 @@
-"""The training stream of architectures: one meta-batch per step, graphs built ahead of time.
+"""The training stream of architectures: one meta-batch per step.
 
-Building a network's graph (meta-tensor tracing, ~70-150 ms for a DARTS network) is a large share
-of a short CPU training step. :func:`meta_batches` therefore builds the graphs of the next steps
-in a background worker process (a ``DataLoader`` worker over :class:`ArchSteps`) while the main
-process trains; only the small graphs cross the process boundary. The networks themselves are
-then built in the main process (:func:`networks_of`) from the same genotypes and widths, so the
-parameter RNG stream (and with it resumption) does not depend on the worker. Without a worker
-each network is built once, in the stream, with the caller's RNG at the same point.
-
-Tracing is process-global state (the meta device's dispatch), so a thread would not do: graphs
-must be built in another process or in the main thread.
+Graphs come straight from the genotypes (:func:`archlab.space.genotype_graph`, proven equal to
+the traced graphs of the built networks in tests/test_space_graph.py) instead of tracing each
+network on meta tensors (~70-150 ms per DARTS network, once a large share of a CPU step).
+:func:`meta_batches` can also build the next steps in a background worker process (a
+``DataLoader`` worker over :class:`ArchSteps`) while the main process trains; only the small
+graphs cross the process boundary. The networks themselves are then built in the main process
+(:func:`networks_of`) from the same genotypes and widths, so the parameter RNG stream (and with
+it resumption) does not depend on the worker. Without a worker each network is built once, in
+the stream, with the caller's RNG at the same point.
 """
 
 from __future__ import annotations
@@ -25,8 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from archlab.graph import build_graph
-from archlab.space import build_network, input_kind, train_stream
+from archlab.space import build_network, genotype_graph, input_kind, train_stream
 
 
 @dataclass
@@ -62,9 +60,11 @@ class ArchSteps(torch.utils.data.IterableDataset):
             genos = [next(stream) for _ in range(self.meta_batch)]
             pairs = [(g, width_rng.choice(self.widths)) for g in genos][self.rank :: self.world]
             in_worker = torch.utils.data.get_worker_info() is not None
-            with torch.random.fork_rng(devices=[], enabled=in_worker):
-                nets = build_networks(pairs, self.num_classes, self.image_size, self.fc_dim)
-            yield [(g, c, None if in_worker else n, build_graph(n))
+            nets = [None] * len(pairs) if in_worker else build_networks(
+                pairs, self.num_classes, self.image_size, self.fc_dim)
+            kind = input_kind(self.image_size)
+            yield [(g, c, n, genotype_graph(g, self.num_classes, input=kind, C=c, fc_dim=self.fc_dim,
+                                            image_size=self.image_size))
                    for (g, c), n in zip(pairs, nets, strict=True)]
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import torch
 from torch import nn
 
 from archlab.graph._assemble import assemble
@@ -59,7 +60,8 @@ def _template(key: tuple, make: Callable[[], nn.Module], in_shape: tuple[int, ..
     full = (*key, in_shape, mode)
     hit = _CACHE.get(full)
     if hit is None:
-        hit = _CACHE[full] = _trace_template(make(), in_shape, mode)
+        with torch.random.fork_rng(devices=[]):  # initialising the template leaves the caller's RNG alone
+            hit = _CACHE[full] = _trace_template(make(), in_shape, mode)
     return hit
 
 
