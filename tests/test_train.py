@@ -235,6 +235,11 @@ def test_cli_lr_milestones(tmp_path):
     subprocess.run(cmd, env=env, check=True, capture_output=True, cwd=tmp_path)
     lrs = [float(r["lr"]) for r in _rows(tmp_path / "ghn.metrics.csv")]
     assert lrs == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4])
+    flat = _cli(tmp_path / "flat", "--lr-milestones", "none")
+    flat[flat.index("--steps") + 1] = "4"
+    subprocess.run(flat, env=env, check=True, capture_output=True, cwd=tmp_path)
+    lrs = [float(r["lr"]) for r in _rows(tmp_path / "flat" / "ghn.metrics.csv")]
+    assert lrs == pytest.approx([1e-3] * 4)  # 'none': a constant rate
     for bad in ("0.9,0.5", "1.5", "x"):
         out = subprocess.run(_cli(tmp_path / "bad", "--lr-milestones", bad), env=env, cwd=tmp_path,
                              capture_output=True, text=True)

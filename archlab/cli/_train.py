@@ -37,7 +37,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-milestones", default=None,
                    help="fractions of the budget where the learning rate drops 10x, comma-separated "
-                        "(default 0.667,0.833: GHN-2's epochs 200 and 250 of 300)")
+                        "(default 0.667,0.833: GHN-2's epochs 200 and 250 of 300; 'none': a constant rate, "
+                        "as the reference's first epochs)")
     p.add_argument("--lr-warmup", type=float, default=0.0,
                    help="fraction of the budget over which the learning rate ramps up linearly "
                         "from 1%% (default 0: none)")
@@ -60,6 +61,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="1: build the next steps' architecture graphs in a worker process while "
                         "training (pays off only with a spare CPU core; on 2 cores it measured "
                         "0.84-1.02x); 0 (default): build them in the training process")
+    p.add_argument("--checkpoint-activations", action="store_true",
+                   help="recompute the target networks' cell activations in the backward pass "
+                        "instead of keeping them: less peak memory for about one more forward pass")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_examples(p, "archlab train --ghn ghn2 --dataset digits --minutes 10 --meta-batch 2 --widths 32 "
                     "--lr-milestones 0.85 --no-augment --out ghn2.pt",
@@ -69,6 +73,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 def _fractions(text: str) -> tuple[float, ...]:
     from archlab.cli import UsageError
 
+    if text.strip().lower() == "none":
+        return ()
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
@@ -139,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, seed=args.seed, ckpt_every=args.ckpt_every, log_every=args.log_every,
         ckpt_minutes=args.ckpt_minutes or None, augment=False if args.no_augment else None,
         resume=args.resume, overwrite=args.overwrite, num_workers=args.num_workers, arch_workers=args.arch_workers, ghn_overrides=overrides,
+        checkpoint_activations=args.checkpoint_activations,
         progress=not args.no_progress)
     try:
         with _notes_to_stderr():

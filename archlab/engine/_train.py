@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from archlab._heap import fix_mmap_threshold
 from archlab._io import atomic_save
 from archlab.data import dataset_info, load_dataset
 from archlab.engine import _ddp
@@ -91,6 +92,7 @@ class TrainConfig:
     ghn_overrides: dict[str, Any] = field(default_factory=dict)
     explode_floor: float | None = None  # None: 3 x ln(num_classes), see _train_step.chance_floor
     explode_factor: float = 3.0  # drop an architecture's loss above max(floor, 3 x running average)
+    checkpoint_activations: bool = False  # recompute target cells' activations in backward (less memory)
     progress: bool = True
     stop_after: int | None = None  # end this run (checkpointed, resumable) after this many steps
 
@@ -221,6 +223,8 @@ def train_ghn(config: TrainConfig) -> TrainResult:
 
 def _train(cfg: TrainConfig, budget: Budget, info: _ddp.DistInfo) -> TrainResult:
     device = info.device
+    if device.type == "cpu":
+        fix_mmap_threshold()  # freed activations go back to the system (archlab._heap)
     amp = (device.type == "cuda") if cfg.amp is None else bool(cfg.amp and device.type == "cuda")
     seed_everything(cfg.seed)
     dinfo = dataset_info(cfg.dataset)
@@ -298,7 +302,8 @@ def _train(cfg: TrainConfig, budget: Budget, info: _ddp.DistInfo) -> TrainResult
                     images.to(device, non_blocking=True), targets.to(device, non_blocking=True),
                     info=info, grad_clip=cfg.grad_clip,
                     running_loss=state.guard_sum / state.guard_n if state.guard_n else None,
-                    explode_floor=floor, explode_factor=cfg.explode_factor)
+                    explode_floor=floor, explode_factor=cfg.explode_factor,
+                    checkpoint_activations=cfg.checkpoint_activations)
                 state.step += 1
                 state.batch_in_epoch += 1
                 steps_this_run += 1
