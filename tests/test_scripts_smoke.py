@@ -45,7 +45,8 @@ CASES: dict[str, Case] = {
         ["--meta-batch", "1", "--batches", "1", "--runs", "1"], ["ms / meta-batch", "| archlab"], slow=True),
     "benchmarks/bench_train.py": Case(
         ["--ghn", "mlp", "--meta-batch", "1", "--widths", "16", "--batch-size", "16", "--steps", "1",
-         "--runs", "1", "--device", "cpu", "--settings", "fp32"], ["archs/s", "fp32 "], slow=True),
+         "--runs", "1", "--device", "cpu", "--settings", "fp32", "--memory-steps", "1"],
+        ["archs/s", "fp32 ", "floor share", "peak RSS"], slow=True),
     "analyses/ghn_digits/run.py": Case(
         ["--steps", "1", "--archs", "2", "--max-images", "32", "--meta-batch", "1", "--widths", "16",
          "--no-augment", "--device", "cpu", "--seed", "0", "--out", "{out}"],
