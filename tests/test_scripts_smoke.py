@@ -53,6 +53,11 @@ CASES: dict[str, Case] = {
         ["GHN-2 top-1 %", "mlp-ghn"],
         ["summary.md", "summary.csv", "seed0/results.csv", "seed0/summary.md", "seed0/accuracy.png",
          "seed0/manifest.json"], slow=True),
+    "analyses/ghn_cifar10/run.py": Case(
+        ["--data-dir", "{cifar10}", "--steps", "2", "--eval-at", "1,2", "--meta-batch", "1", "--widths", "16",
+         "--batch-size", "16", "--archs", "2", "--max-images", "32", "--device", "cpu", "--out", "{out}"],
+        ["held-out top-1 %", "archlab GHN-2"],
+        ["curves.csv", "heldout.csv", "curves.png", "summary.md", "manifest.json"], slow=True),
     "analyses/shift/run.py": Case(
         ["--ckpt", "{ckpt}", "--ref-size", "60", "--per-split", "3", "--models", "resnet18",
          "--max-images", "32", "--device", "cpu", "--out", "{out}"],
