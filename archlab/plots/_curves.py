@@ -25,7 +25,12 @@ def plot_curves(histories: dict, path: str | os.PathLike, title: str = "") -> Pa
     ax_a.set_xlabel("epoch")
     ax_a.set_ylabel("test top-1 accuracy (%)")
     ax_a.set_title("test accuracy")
-    for ax in (ax_l, ax_a):
+    return _finish(fig, (ax_l, ax_a), title, path)
+
+
+def _finish(fig, axes, title: str, path: str | os.PathLike) -> Path:
+    """Grid and legend on every panel, the figure title, then save."""
+    for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:
@@ -69,9 +74,4 @@ def plot_training_runs(runs: dict, path: str | os.PathLike, heldout: dict | None
     for ax, t in zip(axes, titles, strict=True):
         ax.set_xlabel("step (meta-batch update)")
         ax.set_title(t)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return _finish(fig, axes, title, path)
