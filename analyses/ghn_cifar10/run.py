@@ -61,9 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(HERE / "results"))
     args = ap.parse_args(argv)
-    eval_at = sorted({int(v) for v in (args.eval_at or str(args.steps)).split(",")})
+    try:
+        eval_at = sorted({int(v) for v in (args.eval_at or str(args.steps)).split(",")})
+    except ValueError:
+        ap.error(f"--eval-at must be comma-separated step numbers; got {args.eval_at!r}")
     if not eval_at or eval_at[0] < 1 or eval_at[-1] > args.steps:
         ap.error(f"--eval-at steps must lie in 1..{args.steps}; got {args.eval_at!r}")
+    if args.reference and not Path(args.reference).is_file():
+        ap.error(f"--reference {args.reference}: no such file")
     info = provenance(STUDY, args, [args.seed], argv=None if argv is None else [sys.argv[0], *argv])
     device = str(resolve_device(args.device))
     out = Path(args.out)
