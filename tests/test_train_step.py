@@ -4,6 +4,10 @@ networks, real digits images."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -105,9 +109,31 @@ def test_predicted_parameters_are_swapped_in_for_the_block_only():
         pass
 
 
-def test_heap_threshold_is_fixed_on_linux():
-    import sys
+_HEAP_PROBE = """
+import ctypes, ctypes.util
+from archlab._heap import returning_freed_memory
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc.mallinfo2.restype, libc.malloc.restype, libc.free.argtypes = Info, ctypes.c_void_p, [ctypes.c_void_p]
+def own_mapping(nbytes):  # does a fresh allocation of nbytes get its own mmap?
+    before = libc.mallinfo2().hblks
+    p = libc.malloc(nbytes)
+    got = libc.mallinfo2().hblks - before
+    libc.free(p)
+    return got
+with returning_freed_memory() as applied:
+    inside = [own_mapping(16 << 20) for _ in range(2)]
+print(applied, inside, [own_mapping(16 << 20) for _ in range(2)], own_mapping(64 << 20))
+"""
 
-    from archlab._heap import fix_mmap_threshold
 
-    assert fix_mmap_threshold() is sys.platform.startswith("linux")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_training_heap_returns_large_frees_then_relaxes():
+    """Inside the block every 16 MiB allocation is its own mapping (returned to the system when
+    freed, even the second time); after it, they come from the heap again, and 64 MiB ones are
+    still mapped. In a fresh process, so that no earlier test's heap serves the allocations."""
+    out = subprocess.run([sys.executable, "-c", _HEAP_PROBE], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent.parent).stdout.split("\n")[0]
+    assert out == "True [1, 1] [0, 0] 1", out

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from archlab._heap import fix_mmap_threshold
+from archlab._heap import returning_freed_memory
 from archlab._io import atomic_save
 from archlab.data import dataset_info, load_dataset
 from archlab.engine import _ddp
@@ -215,7 +215,8 @@ def train_ghn(config: TrainConfig) -> TrainResult:
     try:
         if cfg.meta_batch < info.world:
             raise ValueError(f"meta_batch={cfg.meta_batch} must be >= the number of ranks ({info.world})")
-        with claim_outputs(cfg, info):
+        # on CPU, freed activations go back to the system while training (archlab._heap)
+        with claim_outputs(cfg, info), returning_freed_memory(info.device.type == "cpu"):
             return _train(cfg, budget, info)
     finally:
         _ddp.teardown(info)
@@ -223,8 +224,6 @@ def train_ghn(config: TrainConfig) -> TrainResult:
 
 def _train(cfg: TrainConfig, budget: Budget, info: _ddp.DistInfo) -> TrainResult:
     device = info.device
-    if device.type == "cpu":
-        fix_mmap_threshold()  # freed activations go back to the system (archlab._heap)
     amp = (device.type == "cuda") if cfg.amp is None else bool(cfg.amp and device.type == "cuda")
     seed_everything(cfg.seed)
     dinfo = dataset_info(cfg.dataset)
