@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import optuna
@@ -56,19 +57,13 @@ def _worker(args: list[str], log: Path) -> subprocess.Popen:
 
 def _load(name: str, storage: str | Path) -> optuna.Study:
     """Open study ``name`` from the test process: a journal file path or a database URL."""
-    if "://" not in str(storage):
-        storage = optuna.storages.JournalStorage(
-            optuna.storages.journal.JournalFileBackend(str(storage)))
-    else:
-        storage = driver_url(str(storage))
-    return optuna.load_study(study_name=name, storage=storage)
+    journal = "://" not in str(storage)
+    return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(storage))) if journal else driver_url(str(storage)))
 
 
-def _states(study) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for t in study.get_trials(deepcopy=False):
-        out[t.state.name] = out.get(t.state.name, 0) + 1
-    return out
+def _states(study) -> Counter:
+    return Counter(t.state.name for t in study.get_trials(deepcopy=False))
 
 
 def _check_complete(study, n: int) -> None:
@@ -77,9 +72,8 @@ def _check_complete(study, n: int) -> None:
     assert sorted(t.number for t in trials) == list(range(len(trials)))  # no duplicate numbers
     assert sum(t.state in FINISHED for t in trials) == n, _states(study)
     assert not [t for t in trials if t.state == TrialState.RUNNING], _states(study)
-    for t in trials:
-        if t.state in FINISHED:
-            assert t.user_attrs["candidate_id"] == f"search/{t.user_attrs['hash'][:12]}"
+    for a in (t.user_attrs for t in trials if t.state in FINISHED):
+        assert a["candidate_id"] == f"search/{a['hash'][:12]}-C{a['width']}"
 
 
 # --- the space --------------------------------------------------------------------------------
@@ -143,6 +137,7 @@ def test_proxies_are_reproducible_and_stop_on_request(ckpt):
     ghn = load_ghn(ckpt)
     data = proxy_data(batch_size=16, max_eval_images=32)
     cand = from_search(TINY, 16)
+    assert cand.id != from_search(TINY, 32).id  # one cell at two widths: two architectures
     a = proxy_score(cand, "random-ft", None, data, steps=3, seed=1, eval_every=1)
     b = proxy_score(cand, "random-ft", None, data, steps=3, seed=1, eval_every=1)
     assert a.history == b.history and [s for s, _ in a.history] == [0, 1, 2, 3] and a.steps == 3
@@ -239,7 +234,7 @@ def test_export_top_is_read_by_evaluate(journal_run, tmp_path, ckpt, capsys):
     recs = list(read_split(out))
     assert len(recs) == 2 and {"id", "hash", "genotype", "meta", "candidate_id"} <= set(recs[0])
     assert recs[0]["meta"]["accuracy"] >= recs[1]["meta"]["accuracy"]
-    assert recs[0]["candidate_id"] == f"search/{recs[0]['hash'][:12]}"
+    assert recs[0]["candidate_id"] == f"search/{recs[0]['hash'][:12]}-C{recs[0]['meta']['C']}"
     capsys.readouterr()
     assert main(["evaluate", "--ckpt", ckpt, "--genotypes", str(out), "--limit", "1",
                  "--max-images", "32", "--device", "cpu", "--no-progress"]) == 0

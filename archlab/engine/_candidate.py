@@ -12,7 +12,8 @@ Id scheme (stable across runs and verbs):
   ``candidate_id`` (search exports do), which is kept
 - the ``i``-th architecture of the train stream with seed ``k``: ``"train/i"`` (``"train-s{k}/i"``
   for ``k != 0``)
-- a search trial's genotype: ``"search/<first 12 hex digits of the genotype hash>"``
+- a search trial's genotype at width ``C``: ``"search/<first 12 hex digits of the genotype hash>-C<C>"``
+  (``search/3fa2c09b1e77-C32``: the same cell at two widths is two architectures)
 - a torchvision model: its name (``resnet50``); a file model: the spec as given (``my.py:Net``)
 """
 
@@ -205,8 +206,8 @@ def from_train_stream(n: int, seed: int = 0, width: int = DEFAULT_WIDTH) -> Iter
 
 
 def from_search(genotype: Genotype, width: int = DEFAULT_WIDTH) -> Candidate:
-    """The candidate of a search trial's genotype (its id derives from the genotype hash)."""
-    return Candidate(id=f"search/{genotype.hash[:12]}", source="search", genotype=genotype, width=width)
+    """The candidate of a search trial's genotype at ``width`` (its id: genotype hash and width)."""
+    return Candidate(id=f"search/{genotype.hash[:12]}-C{width}", source="search", genotype=genotype, width=width)
 
 
 def from_models(specs: Iterable[str]) -> list[Candidate]:

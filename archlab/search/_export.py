@@ -1,7 +1,7 @@
 """What a study found: the trials as a table, the best genotypes as a JSON Lines file.
 
 The export uses the split format of :mod:`archlab.space._storage` (``{"id", "hash", "genotype",
-"meta"}``) plus ``candidate_id`` (``search/<hash12>``), so ``archlab evaluate/embed/shift
+"meta"}``) plus ``candidate_id`` (``search/<hash12>-C<width>``), so ``archlab evaluate/embed/shift
 --genotypes F.jsonl`` read it and keep the search's candidate ids; ``meta.C`` is the width.
 """
 
