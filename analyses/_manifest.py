@@ -98,12 +98,12 @@ def provenance(study: str, args: Any, seeds: list[int], argv: list[str] | None =
 def write_manifest(out: str | os.PathLike, info: dict[str, Any], device: str | None = None,
                    outputs: list[str] | None = None, **extra: Any) -> Path:
     """Write ``out/manifest.json`` from :func:`provenance`'s ``info`` plus the finish time, the
-    machine and the output files (relative to ``out``; default: every file under it except
-    checkpoints, ``*.pt``, which are not committed)."""
+    machine and the output files (relative to ``out``; default: every file under it except what is
+    not committed: checkpoints, ``*.pt``, and the git-ignored ``cache/`` folder)."""
     out = Path(out)
     if outputs is None:
         outputs = sorted(str(p.relative_to(out)) for p in out.rglob("*")
                          if p.is_file() and p.suffix != ".pt" and p != out / MANIFEST
-                         and not p.name.startswith("."))
+                         and not p.name.startswith(".") and p.relative_to(out).parts[0] != "cache")
     data = {**info, "finished": _now(), "machine": machine(device), "outputs": outputs, **extra}
     return atomic_write_text(json.dumps(data, indent=2, default=str) + "\n", out / MANIFEST)

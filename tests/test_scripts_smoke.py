@@ -149,3 +149,5 @@ def test_script_runs(script: str, tmp_path: Path, request: pytest.FixtureRequest
         for key in ("hostname", "platform", "cpu_count", "torch", "device"):
             assert m["machine"][key], key
         assert not m.get("reconstructed", False)
+        assert all((out / name).is_file() for name in m["outputs"]), m["outputs"]
+        assert not [name for name in m["outputs"] if name.split("/")[0] == "cache"], "git-ignored cache listed"
