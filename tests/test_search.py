@@ -23,43 +23,21 @@ from archlab.cli import main
 from archlab.engine import from_search, proxy_data, proxy_score
 from archlab.ghn import GHNConfig, build_ghn, save_ghn
 from archlab.search import rule_violations, suggest_genotype
-from archlab.search._storage import driver_url
 from archlab.space import Genotype, plan_network, read_split
 from tests._postgres import create_database, postgres_url  # noqa: F401  (session fixture)
+from tests._search_helpers import load_study, search_args, search_ghn
 
-FAST = ["--ft-steps", "2", "--batch-size", "16", "--max-eval-images", "32", "--device", "cpu"]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+ckpt = pytest.fixture(scope="module", name="ckpt")(search_ghn)
 TINY = Genotype(normal=(("conv_3x3", 0), ("skip_connect", 1)), normal_concat=(2,),
                 reduce=(("max_pool_3x3", 0), ("avg_pool_3x3", 1)), reduce_concat=(2,),
                 n_cells=3, preproc=True, C_mult=1)
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> str:
-    import torch
-
-    path = tmp_path_factory.mktemp("ghn") / "mlp.pt"
-    torch.manual_seed(0)  # the same GHN in every run: the pruning test relies on its scores
-    save_ghn(build_ghn(GHNConfig.preset("mlp", num_classes=10, image_size=16)), path)
-    return str(path)
-
-
-def _search(ckpt: str, out: Path, study: str, trials: int, *extra: str) -> list[str]:
-    return ["search", "--ckpt", ckpt, "--study", study, "--trials", str(trials), "--out", str(out),
-            *FAST, *extra]
 
 
 def _worker(args: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "archlab", *args], stdout=log.open("w"),
                             stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parent.parent)
-
-
-def _load(name: str, storage: str | Path) -> optuna.Study:
-    """Open study ``name`` from the test process: a journal file path or a database URL."""
-    journal = "://" not in str(storage)
-    return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(storage))) if journal else driver_url(str(storage)))
 
 
 def _states(study) -> Counter:
@@ -149,57 +127,17 @@ def test_proxies_are_reproducible_and_stop_on_request(ckpt):
     assert ft.stopped and ft.steps == 2 and seen == [0, 1, 2]
 
 
-# --- a CPU-time budget ------------------------------------------------------------------------
-
-def _burn(cpu_s: float) -> None:
-    end = time.process_time() + cpu_s
-    while time.process_time() < end:
-        pass
-
-
-def test_cpu_budget_stops_the_worker_and_a_resumed_study_keeps_counting(tmp_path):
-    from archlab.search import open_storage, per_trial_sampler, run_worker, spent
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    info = open_storage(str(tmp_path / "study.journal"))
-
-    def objective(trial):
-        _burn(0.05)
-        if trial.number % 3 == 2:
-            raise optuna.TrialPruned()  # pruned trials cost CPU too
-        return float(trial.suggest_int("x", 0, 9))
-
-    def study():
-        return optuna.create_study(storage=info.storage, study_name="b", load_if_exists=True,
-                                   sampler=per_trial_sampler("random", 0), direction="maximize")
-
-    ran = run_worker(study(), objective, 10**6, 60, journal=True, cpu_budget_s=0.3)
-    trials = study().get_trials()
-    assert ran == len(trials) and 6 <= ran <= 8, ran  # 0.05 s each: stops at 0.3 s, one may overshoot
-    assert all(t.user_attrs["cpu_s"] >= 0.05 and t.user_attrs["wall_s"] >= t.user_attrs["cpu_s"] * 0.5
-               for t in trials)
-    cpu, wall = spent(study())
-    assert 0.3 <= cpu < 0.3 + 2 * 0.05 + 0.1 and wall > 0
-    assert {t.state for t in trials} == {TrialState.COMPLETE, TrialState.PRUNED}
-    more = run_worker(study(), objective, 10**6, 60, journal=True, cpu_budget_s=0.5)
-    assert 2 <= more <= len(trials) and spent(study())[0] >= 0.5  # counts on from the recorded 0.3 s
-    assert run_worker(study(), objective, 10**6, 60, journal=True, cpu_budget_s=0.5) == 0
-    assert run_worker(study(), objective, 3, 60, journal=True, cpu_budget_s=100.0) == 0  # n_trials reached
-    with pytest.raises(Exception, match="cpu_budget_s must be > 0"):
-        run_worker(study(), objective, 10, 60, journal=True, cpu_budget_s=0)
-
-
 # --- a real search on the default journal -----------------------------------------------------
 
 @pytest.fixture(scope="module")
 def journal_run(ckpt, tmp_path_factory):
     out = tmp_path_factory.mktemp("search") / "run"
-    assert main(_search(ckpt, out, "s1", 3, "--sampler", "random")) == 0
+    assert main(search_args(ckpt, out, "s1", 3, "--sampler", "random")) == 0
     return out
 
 
 def test_search_on_journal_records_every_trial(journal_run, capsys):
-    study = _load("s1", journal_run / "study.journal")
+    study = load_study("s1", journal_run / "study.journal")
     _check_complete(study, 3)
     for t in study.trials:
         a = t.user_attrs
@@ -214,12 +152,12 @@ def test_search_on_journal_records_every_trial(journal_run, capsys):
 def test_rerun_and_cached_architecture_are_not_trained(journal_run, ckpt, capsys):
     storage = str(journal_run / "study.journal")
     # the study already has 3 trials: a worker asking for 3 has nothing to do
-    assert main(_search(ckpt, journal_run, "s1", 3, "--sampler", "random")) == 0
+    assert main(search_args(ckpt, journal_run, "s1", 3, "--sampler", "random")) == 0
     assert "this worker ran 0 trials" in capsys.readouterr().out
-    study = _load("s1", storage)
+    study = load_study("s1", storage)
     first = study.trials[0]
     study.enqueue_trial(first.params)
-    assert main(_search(ckpt, journal_run, "s1", 4, "--sampler", "random")) == 0
+    assert main(search_args(ckpt, journal_run, "s1", 4, "--sampler", "random")) == 0
     assert "cached from trial 0" in capsys.readouterr().out
     again = study.trials[3]
     assert again.user_attrs["cached_from"] == 0 and again.values == first.values
@@ -255,10 +193,10 @@ def test_retrain_top_trains_the_finalists_into_the_ground_truth_cache(journal_ru
 
 def test_median_pruner_prunes(ckpt, tmp_path):
     # deterministic (seeded GHN, sampler, data order): trials 1-3 fall below trial 0's median
-    args = _search(ckpt, tmp_path, "p", 4, "--sampler", "random", "--pruner", "median",
+    args = search_args(ckpt, tmp_path, "p", 4, "--sampler", "random", "--pruner", "median",
                    "--pruner-startup", "1", "--eval-every", "1", "--seed", "1")
     assert main(args) == 0
-    study = _load("p", str(tmp_path / "study.journal"))
+    study = load_study("p", str(tmp_path / "study.journal"))
     _check_complete(study, 4)
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
     assert pruned, _states(study)
@@ -267,10 +205,10 @@ def test_median_pruner_prunes(ckpt, tmp_path):
 
 def test_multi_objective_on_sqlite_writes_pareto_front(ckpt, tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    args = _search(ckpt, tmp_path, "mo", 2, "--storage", url, "--objectives", "accuracy,params",
+    args = search_args(ckpt, tmp_path, "mo", 2, "--storage", url, "--objectives", "accuracy,params",
                    "--sampler", "nsga2")
     assert main(args) == 0
-    study = _load("mo", url)
+    study = load_study("mo", url)
     _check_complete(study, 2)
     assert all(t.values[1] == t.user_attrs["params"] for t in study.trials)
     assert (tmp_path / "pareto_params.png").stat().st_size > 0
@@ -283,7 +221,7 @@ def test_clear_errors(ckpt, journal_run, tmp_path, capsys):
         assert main(args) == 2
         return capsys.readouterr().err
 
-    assert "unknown sampler 'sobol'" in error(_search(ckpt, tmp_path / "a", "x", 1, "--sampler", "sobol"))
+    assert "unknown sampler 'sobol'" in error(search_args(ckpt, tmp_path / "a", "x", 1, "--sampler", "sobol"))
     msg = error(["search", "--study", "nope", "--storage", str(journal_run / "study.journal"),
                  "--export-top", "1", "--out", str(tmp_path / "t.jsonl")])
     assert "no study 'nope'" in msg and "s1" in msg
@@ -292,13 +230,13 @@ def test_clear_errors(ckpt, journal_run, tmp_path, capsys):
 
     torch.manual_seed(1)
     save_ghn(build_ghn(GHNConfig.preset("mlp", num_classes=10, image_size=16)), other)
-    msg = error(_search(str(other), journal_run, "s1", 3))
+    msg = error(search_args(str(other), journal_run, "s1", 3))
     assert "fingerprint" in msg and "s1" in msg
-    msg = error(_search(ckpt, tmp_path / "b", "x", 1, "--storage", "postgresql://user@127.0.0.1:1/db"))
+    msg = error(search_args(ckpt, tmp_path / "b", "x", 1, "--storage", "postgresql://user@127.0.0.1:1/db"))
     assert "cannot reach the study storage 'postgresql://user@127.0.0.1:1/db'" in msg
     assert "pruning needs a single objective" in error(
-        _search(ckpt, tmp_path / "c", "x", 1, "--objectives", "accuracy,flops", "--pruner", "median"))
-    assert "--objectives" in error(_search(ckpt, tmp_path / "d", "x", 1, "--objectives", "params"))
+        search_args(ckpt, tmp_path / "c", "x", 1, "--objectives", "accuracy,flops", "--pruner", "median"))
+    assert "--objectives" in error(search_args(ckpt, tmp_path / "d", "x", 1, "--objectives", "params"))
 
 
 def test_help_does_not_import_optuna():
@@ -323,7 +261,7 @@ def _wait(procs: list[subprocess.Popen], logs: list[Path], timeout: float = 400)
 
 
 def _run_workers(ckpt: str, out: Path, storage: str, n_workers: int, n_trials: int) -> None:
-    args = _search(ckpt, out, "multi", n_trials, "--storage", storage, "--sampler", "random",
+    args = search_args(ckpt, out, "multi", n_trials, "--storage", storage, "--sampler", "random",
                    "--pruner", "none")
     logs = [out / f"worker{i}.log" for i in range(n_workers)]
     out.mkdir(parents=True, exist_ok=True)
@@ -334,7 +272,7 @@ def _killed_worker_is_retried(ckpt: str, out: Path, storage: str, ready: str) ->
     """Kill a worker mid-trial (once its running trial has user attribute ``ready``); a second
     worker fails the stale trial, retries it with the same parameters, and finishes the study."""
     out.mkdir(parents=True, exist_ok=True)
-    args = _search(ckpt, out, "kill", 2, "--storage", storage, "--sampler", "random", "--pruner", "none",
+    args = search_args(ckpt, out, "kill", 2, "--storage", storage, "--sampler", "random", "--pruner", "none",
                    "--heartbeat-interval", "1", "--grace-period", "3")
     args[args.index("--ft-steps") + 1] = "40"
     victim = _worker(args, out / "victim.log")
@@ -343,7 +281,7 @@ def _killed_worker_is_retried(ckpt: str, out: Path, storage: str, ready: str) ->
     while time.time() < deadline:
         time.sleep(0.3)
         try:
-            study = _load("kill", storage)
+            study = load_study("kill", storage)
         except KeyError:
             continue
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -374,7 +312,7 @@ def _journal(path: Path) -> str:
 def test_two_workers_share_a_journal(ckpt, tmp_path):
     storage = _journal(tmp_path / "study.journal")
     _run_workers(ckpt, tmp_path, storage, 2, 4)
-    study = _load("multi", storage)
+    study = load_study("multi", storage)
     _check_complete(study, 4)
     assert all(t.user_attrs.get("surplus") for t in study.trials if t.state == TrialState.FAIL)
 
@@ -389,7 +327,7 @@ def test_killed_worker_on_journal_is_retried(ckpt, tmp_path):
 def test_four_workers_share_a_postgres_study(ckpt, tmp_path, postgres_url):  # noqa: F811
     url = create_database(postgres_url, "four")
     _run_workers(ckpt, tmp_path, url, 4, 6)
-    study = _load("multi", url)
+    study = load_study("multi", url)
     _check_complete(study, 6)
     assert all(t.user_attrs.get("surplus") for t in study.trials if t.state == TrialState.FAIL)
 

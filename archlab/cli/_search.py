@@ -7,6 +7,7 @@ import argparse
 from archlab.cli._args import add_ckpt, add_examples, resolve_ckpt
 
 PROXY_CHOICES = ("ghn-ft", "ghn", "random-ft")
+UNLIMITED_TRIALS = 10**9
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -17,6 +18,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="search: output folder (journal, trials.csv, plots); --export-top: F.jsonl")
     add_ckpt(p, help="GHN checkpoint that predicts the candidates' parameters")
     p.add_argument("--trials", type=int, help="finished (complete + pruned) trials the study should reach")
+    p.add_argument("--cpu-budget", type=float, metavar="SECONDS", default=None,
+                   help="stop starting trials once the study's trials have spent this many CPU seconds, "
+                        "all workers together (with or instead of --trials; a rerun counts on)")
     p.add_argument("--proxy", default="ghn-ft", choices=PROXY_CHOICES,
                    help="ghn-ft: predicted params + noise, then K steps (default); ghn: predicted "
                         "params, no training; random-ft: default init, K steps")
@@ -49,6 +53,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     add_examples(
         p,
         "archlab search --ckpt ghn.pt --study s1 --trials 50 --proxy ghn-ft --ft-steps 50 --out runs/s1",
+        "archlab search --ckpt ghn.pt --study s2 --cpu-budget 600 --proxy ghn-ft --out runs/s2",
         "archlab search --study s1 --storage runs/s1/study.journal --export-top 5 --out top.jsonl",
     )
 
@@ -65,8 +70,11 @@ def run(args: argparse.Namespace) -> int:
         return _export(args)
     if args.retrain_top is not None:
         return _retrain(args)
-    if args.ckpt is None or args.trials is None:
-        raise UsageError("a search needs --ckpt and --trials (or --export-top K to export a study)")
+    if args.cpu_budget is not None and not args.cpu_budget > 0:
+        raise UsageError(f"--cpu-budget must be > 0 seconds, got {args.cpu_budget:g}")
+    if args.ckpt is None or (args.trials is None and args.cpu_budget is None):
+        raise UsageError("a search needs --ckpt and --trials and/or --cpu-budget "
+                         "(or --export-top K to export a study)")
     check_sampler(args.sampler)
     objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
     _check_objectives(objectives)
@@ -127,9 +135,10 @@ def _search(args: argparse.Namespace, objectives: tuple[str, ...], pruner_name: 
         raise UsageError(f"{args.ckpt} predicts {nc}-class classifiers but {args.dataset} has "
                          f"{data.num_classes} classes")
     eval_every = args.eval_every or max(1, args.ft_steps // 5)
+    n_trials = args.trials if args.trials is not None else UNLIMITED_TRIALS  # the CPU budget ends it
     settings = SearchSettings(proxy=args.proxy, ft_steps=args.ft_steps, objectives=objectives,
                               dataset=args.dataset, seed=args.seed, lr=args.lr, eval_every=eval_every,
-                              n_trials=args.trials, heartbeat_interval=args.heartbeat_interval,
+                              n_trials=n_trials, heartbeat_interval=args.heartbeat_interval,
                               device=str(dev))
     optuna.logging.set_verbosity(logging.WARNING)
     study = open_study(info, args.study, objectives, per_trial_sampler(args.sampler, args.seed),
@@ -139,21 +148,25 @@ def _search(args: argparse.Namespace, objectives: tuple[str, ...], pruner_name: 
         study.set_user_attr("ckpt", str(Path(args.ckpt).resolve()))
     _print_where(args, info, objectives)
     journal = info.kind == "journal"
-    ran = run_worker(study, Objective(ghn, data, settings, journal), args.trials, args.grace_period,
-                     journal, on_trial=_trial_line(args.trials, objectives))
+    ran = run_worker(study, Objective(ghn, data, settings, journal), n_trials, args.grace_period,
+                     journal, on_trial=_trial_line(args.trials, objectives), cpu_budget_s=args.cpu_budget)
     _finish(study, out, objectives, ran)
     return 0
 
 
 def _print_where(args: argparse.Namespace, info, objectives) -> None:
+    target = " and ".join(t for t in (args.trials and f"{args.trials} trials",
+                                      args.cpu_budget and f"{args.cpu_budget:g} CPU seconds") if t)
+    limits = "".join(f" --{k} {v:g}" for k, v in (("trials", args.trials), ("cpu-budget", args.cpu_budget))
+                     if v is not None)
     print(f"study {args.study!r} in {info.display} ({info.kind} storage); objectives "
-          f"{', '.join(objectives)}; proxy {args.proxy}, {args.ft_steps} steps; target {args.trials} trials")
-    print(f"  more workers: archlab search --ckpt {args.ckpt} --study {args.study} --storage {info.display} "
-          f"--trials {args.trials} --proxy {args.proxy} --ft-steps {args.ft_steps} --out {args.out}")
+          f"{', '.join(objectives)}; proxy {args.proxy}, {args.ft_steps} steps; until {target}")
+    print(f"  more workers: archlab search --ckpt {args.ckpt} --study {args.study} --storage {info.display}"
+          f"{limits} --proxy {args.proxy} --ft-steps {args.ft_steps} --out {args.out}")
     print(f"  dashboard:    optuna-dashboard {info.display}", flush=True)
 
 
-def _trial_line(n_trials: int, objectives: tuple[str, ...]):
+def _trial_line(n_trials: int | None, objectives: tuple[str, ...]):
     from optuna.trial import TrialState
 
     def on_trial(study, t) -> None:
@@ -166,7 +179,7 @@ def _trial_line(n_trials: int, objectives: tuple[str, ...]):
         extra = f" cached from trial {a['cached_from']}" if "cached_from" in a else ""
         extra += f" retry of trial {a['retry_of']}" if "retry_of" in a else ""
         print(f"trial {t.number:>4} {t.state.name:<8} {vals:<36} {a.get('candidate_id', ''):<20} "
-              f"params {a.get('params', 0):>9,}{extra}  [{finished}/{n_trials} finished]", flush=True)
+              f"params {a.get('params', 0):>9,}{extra}  [{finished}/{n_trials or '-'} finished]", flush=True)
 
     return on_trial
 
