@@ -87,6 +87,35 @@ def test_rank_cli_without_ground_truth(ckpt, tmp_path, capsys):
     assert not (out / "correlations.csv").exists()
 
 
+def test_scores_cache_refuses_other_settings_and_ft_post_is_applied(ckpt, tmp_path, capsys):
+    """A rerun into the same folder with other settings is refused, never served the old scores;
+    ``--ft-post`` changes ghn-ft's start (orth) or removes the noise (none) and nothing else."""
+    out = tmp_path / "rank"
+    base = ["rank", "--ckpt", str(ckpt), "--split", "test", "--limit", "2", "--methods", "ghn,ghn-ft,random-ft",
+            "--ft-steps", "1", "--max-eval-images", "32", "--device", "cpu", "--no-progress"]
+    scores = {}
+    for post in ("noise", "orth", "none"):
+        assert main([*base, "--ft-post", post, "--out", str(out / post)]) == 0
+        scores[post] = pd.read_csv(out / post / "ranking.csv").set_index("id")
+        assert json.loads((out / post / "scores.json").read_text())["ft_post"] == post
+    assert scores["orth"]["random-ft"].equals(scores["noise"]["random-ft"])
+    assert scores["orth"]["ghn"].equals(scores["noise"]["ghn"])
+    assert not scores["orth"]["ghn-ft"].equals(scores["noise"]["ghn-ft"])
+    capsys.readouterr()
+    for other, field in ((["--ft-steps", "2"], "ft_steps=1 (now 2)"), (["--ft-post", "orth"], "ft_post='noise'"),
+                         (["--seed", "1"], "seed=0 (now 1)")):
+        assert main([*base, *other, "--out", str(out / "noise")]) == 2
+        err = capsys.readouterr().err
+        assert field in err and "use another --out" in err, err
+    assert pd.read_csv(out / "noise" / "ranking.csv").set_index("id").equals(scores["noise"])  # untouched
+    torch.manual_seed(1)
+    from archlab.ghn import GHNConfig, build_ghn, save_ghn
+
+    other = save_ghn(build_ghn(GHNConfig.preset("mlp", num_classes=10, image_size=16)), tmp_path / "other.pt")
+    assert main([*base, "--ckpt", str(other), "--out", str(out / "noise")]) == 2
+    assert "ghn=" in capsys.readouterr().err
+
+
 def _gt_worker(out: Path, n: int, epochs: int) -> subprocess.Popen:
     code = (
         "import sys; from archlab.analysis import GroundTruthSpec, ground_truth; "

@@ -232,6 +232,7 @@ def test_clear_errors(ckpt, journal_run, tmp_path, capsys):
     save_ghn(build_ghn(GHNConfig.preset("mlp", num_classes=10, image_size=16)), other)
     msg = error(search_args(str(other), journal_run, "s1", 3))
     assert "fingerprint" in msg and "s1" in msg
+    assert "post='noise', not 'orth'" in error(search_args(ckpt, journal_run, "s1", 3, "--ft-post", "orth"))
     msg = error(search_args(ckpt, tmp_path / "b", "x", 1, "--storage", "postgresql://user@127.0.0.1:1/db"))
     assert "cannot reach the study storage 'postgresql://user@127.0.0.1:1/db'" in msg
     assert "pruning needs a single objective" in error(

@@ -4,18 +4,22 @@ Methods (every score is "higher = predicted better"; NaN/inf rank worst):
 
 - ``ghn``: top-1 of the GHN-predicted parameters on the held-out validation images (no training);
 - ``ghn-ft`` / ``random-ft``: top-1 after ``ft_steps`` SGD steps from GHN-predicted parameters
-  (with the noise post-processing) / from the default initialisation, same data order;
+  (post-processed with ``ft_post``: ``noise`` by default, or ``orth``/``none``) / from the default
+  initialisation, same data order;
 - the zero-cost proxies of :func:`archlab.analysis.zero_cost` (one training minibatch, default
   initialisation): ``synflow, snip, grasp, fisher, grad_norm, jacov, naswot``;
 - ``params``, ``flops``: model size (bigger = predicted better, the usual baseline).
 
 With ground truth (:mod:`._ground_truth`), :func:`correlations` reports per method Kendall τ,
 Spearman ρ, the top-10 hit rate and the cost in seconds per candidate. Scores are cached in
-``DIR/scores.csv`` (rewritten atomically after each candidate), so a killed run continues.
+``DIR/scores.csv`` (rewritten atomically after each candidate), so a killed run continues; the
+settings they were scored with sit beside it in ``DIR/scores.json``, and a run with other settings
+(steps, seed, post-processing, GHN, data) is refused rather than served stale scores.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -59,12 +63,12 @@ def _zero_cost_batch(data: ProxyData, seed: int) -> tuple[torch.Tensor, torch.Te
 
 
 def score_candidate(cand: Candidate, methods: list[str], ghn: Any, data: ProxyData, ft_steps: int,
-                    seed: int, device: Any) -> dict[str, Any]:
+                    seed: int, device: Any, ft_post: str = "noise") -> dict[str, Any]:
     """``{method: score, "<method>_s": seconds}`` of one candidate."""
     row: dict[str, Any] = {"id": cand.id, "source": cand.source}
     for m in (m for m in methods if m in FT_METHODS):
         t = time.perf_counter()
-        row[m] = proxy_score(cand, m, ghn, data, ft_steps, seed=seed, device=device).final_top1
+        row[m] = proxy_score(cand, m, ghn, data, ft_steps, seed=seed, device=device, post=ft_post).final_top1
         row[f"{m}_s"] = time.perf_counter() - t
     zc = [m for m in methods if m in ZERO_COST]
     if zc:
@@ -87,23 +91,49 @@ def score_candidate(cand: Candidate, methods: list[str], ghn: Any, data: ProxyDa
 
 def rank(candidates: Sequence[Candidate], methods: Sequence[str], ghn: Any, data: ProxyData,
          out: str | Path, ft_steps: int = 50, seed: int = 0, device: Any = "cpu",
-         progress: bool = True) -> pd.DataFrame:
+         progress: bool = True, ft_post: str = "noise") -> pd.DataFrame:
     """One row per candidate: ``id, source``, a column per method and ``<method>_s`` (its cost in
-    seconds). Cached in ``out/scores.csv``: rows already scored with these settings are reused."""
+    seconds). Cached in ``out/scores.csv``: rows already scored with these settings are reused;
+    a cache scored with other settings is refused (UsageError naming them)."""
     methods = check_methods(methods, ghn)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cache = out / "scores.csv"
+    _claim_cache(out / "scores.json", scoring_settings(ghn, data, ft_steps, seed, ft_post), cache)
     done = _cached(cache, methods)
     rows = []
     for cand in tqdm(candidates, desc="rank", unit="net", disable=not progress):
         if cand.id in done:
             rows.append(done[cand.id])
             continue
-        rows.append(score_candidate(cand, methods, ghn, data, ft_steps, seed, device))
+        rows.append(score_candidate(cand, methods, ghn, data, ft_steps, seed, device, ft_post))
         done[cand.id] = rows[-1]
         atomic_write_text(pd.DataFrame(list(done.values())).to_csv(index=False), cache)
     return pd.DataFrame(rows)
+
+
+def scoring_settings(ghn: Any, data: ProxyData, ft_steps: int, seed: int, ft_post: str) -> dict[str, Any]:
+    """What makes two runs' scores the same: fine-tuning, seed, GHN and data."""
+    from archlab.ghn import fingerprint
+
+    return {"ft_steps": ft_steps, "seed": seed, "ft_post": ft_post,
+            "ghn": fingerprint(ghn) if ghn is not None else None, "num_classes": data.num_classes,
+            "image_size": data.image_size, "train_images": len(data.train), "eval_images": len(data.eval),
+            "batch_size": data.batch_size}
+
+
+def _claim_cache(path: Path, settings: dict[str, Any], cache: Path) -> None:
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise UsageError(f"{path}: unreadable ({e}); delete it and {cache.name} to rescore") from None
+        changed = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
+        if changed and cache.exists():
+            what = ", ".join(f"{k}={a!r} (now {b!r})" for k, (a, b) in changed.items())
+            raise UsageError(f"{cache} holds scores made with {what}; use another --out, or delete "
+                             f"{cache.name} and {path.name} to rescore (other caches in the folder are kept)")
+    atomic_write_text(json.dumps(settings, indent=1) + "\n", path)
 
 
 def _cached(path: Path, methods: list[str]) -> dict[str, dict[str, Any]]:

@@ -18,6 +18,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N candidates")
     p.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma-separated (default: all: {DEFAULT_METHODS})")
     p.add_argument("--ft-steps", type=int, default=50, help="SGD steps of ghn-ft and random-ft (50)")
+    p.add_argument("--ft-post", default="noise", choices=("noise", "orth", "none"),
+                   help="post-processing of the predicted parameters before a ghn-ft fine-tune: noise (default, "
+                        "w + 0.1 std(w) N(0,1)), orth (orthogonalised at the predicted scale), none")
     p.add_argument("--ground-truth", action="store_true",
                    help="train each candidate (cached per id in OUT/ground_truth/, resumable, shared by workers); "
                         "also writes OUT/properties.csv, the labels of `archlab properties`")
@@ -74,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
                          f"has {data.num_classes} classes")
     out = Path(args.out)
     table = rank(cands, methods, ghn, data, out, ft_steps=args.ft_steps, seed=args.seed, device=dev,
+                 ft_post=args.ft_post,
                  progress=not args.no_progress)
     if args.ground_truth:
         spec = GroundTruthSpec(dataset=args.dataset, epochs=args.epochs, seed=args.seed)

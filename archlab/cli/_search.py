@@ -25,6 +25,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="ghn-ft: predicted params + noise, then K steps (default); ghn: predicted "
                         "params, no training; random-ft: default init, K steps")
     p.add_argument("--ft-steps", type=int, default=50, help="K, fine-tuning steps per trial (50)")
+    p.add_argument("--ft-post", default="noise", choices=("noise", "orth", "none"),
+                   help="post-processing of the predicted parameters before a ghn-ft fine-tune: noise (default, "
+                        "w + 0.1 std(w) N(0,1)), orth (orthogonalised at the predicted scale), none")
     p.add_argument("--eval-every", type=int, default=None,
                    help="evaluate (and report to the pruner) every N steps (default: K/5)")
     p.add_argument("--lr", type=float, default=0.025, help="fine-tuning learning rate (0.025)")
@@ -138,7 +141,7 @@ def _search(args: argparse.Namespace, objectives: tuple[str, ...], pruner_name: 
     n_trials = args.trials if args.trials is not None else UNLIMITED_TRIALS  # the CPU budget ends it
     settings = SearchSettings(proxy=args.proxy, ft_steps=args.ft_steps, objectives=objectives,
                               dataset=args.dataset, seed=args.seed, lr=args.lr, eval_every=eval_every,
-                              n_trials=n_trials, heartbeat_interval=args.heartbeat_interval,
+                              n_trials=n_trials, heartbeat_interval=args.heartbeat_interval, post=args.ft_post,
                               device=str(dev))
     optuna.logging.set_verbosity(logging.WARNING)
     study = open_study(info, args.study, objectives, per_trial_sampler(args.sampler, args.seed),
@@ -162,7 +165,8 @@ def _print_where(args: argparse.Namespace, info, objectives) -> None:
     print(f"study {args.study!r} in {info.display} ({info.kind} storage); objectives "
           f"{', '.join(objectives)}; proxy {args.proxy}, {args.ft_steps} steps; until {target}")
     print(f"  more workers: archlab search --ckpt {args.ckpt} --study {args.study} --storage {info.display}"
-          f"{limits} --proxy {args.proxy} --ft-steps {args.ft_steps} --out {args.out}")
+          f"{limits} --proxy {args.proxy} --ft-steps {args.ft_steps}"
+          f"{'' if args.ft_post == 'noise' else ' --ft-post ' + args.ft_post} --out {args.out}")
     print(f"  dashboard:    optuna-dashboard {info.display}", flush=True)
 
 

@@ -3,7 +3,8 @@
 Proxies (the same seed gives every candidate the same data order and noise):
 
 - ``ghn``: top-1 of the GHN-predicted parameters, no training;
-- ``ghn-ft``: GHN-predicted parameters + ``noise`` post-processing (GHN-2, 2022), then K steps;
+- ``ghn-ft``: GHN-predicted parameters + post-processing (default ``noise``, GHN-2 2022; or
+  ``orth``, ``none``: :func:`archlab.engine.postprocess`), then K steps;
 - ``random-ft``: the network's default initialisation, then the same K steps.
 
 Training follows ppuda's fine-tuning recipe: SGD with Nesterov momentum 0.9, weight decay 5e-4,
@@ -27,7 +28,7 @@ from archlab.data import dataset_info, load_dataset, make_loader
 from archlab.engine._candidate import Candidate
 from archlab.engine._common import seed_everything
 from archlab.engine._evaluate import accuracy, fixed_subset
-from archlab.engine._postprocess import postprocess
+from archlab.engine._postprocess import POSTPROCESS, postprocess
 from archlab.errors import UsageError
 from archlab.ghn import use_batch_stats
 
@@ -152,14 +153,17 @@ def short_finetune(model: nn.Module, train_loader: Iterable, eval_loader: Iterab
 
 def proxy_score(candidate: Candidate, proxy: str, ghn: Any, data: ProxyData, steps: int,
                 seed: int = 0, on_eval: EvalCallback | None = None, lr: float = 0.025,
-                device: Any = "cpu", eval_every: int | None = None) -> ShortFTResult:
+                device: Any = "cpu", eval_every: int | None = None, post: str = "noise") -> ShortFTResult:
     """Score ``candidate`` with ``proxy`` (see :data:`PROXIES`) on ``data``.
 
-    ``ghn`` predicts the parameters for ``ghn``/``ghn-ft`` (unused by ``random-ft``); every
-    candidate starts from ``seed`` (initialisation, noise and data order), so scores compare.
+    ``ghn`` predicts the parameters for ``ghn``/``ghn-ft`` (unused by ``random-ft``); ``post``
+    post-processes them before a ``ghn-ft`` fine-tune. Every candidate starts from ``seed``
+    (initialisation, noise and data order), so scores compare.
     """
     if proxy not in PROXIES:
         raise UsageError(f"unknown proxy {proxy!r}; choose from {', '.join(PROXIES)}")
+    if post not in POSTPROCESS:
+        raise UsageError(f"unknown post-processing {post!r}; choose from {', '.join(POSTPROCESS)}")
     if proxy != "random-ft" and ghn is None:
         raise UsageError(f"proxy {proxy!r} needs a GHN")
     seed_everything(seed)
@@ -167,7 +171,7 @@ def proxy_score(candidate: Candidate, proxy: str, ghn: Any, data: ProxyData, ste
     if proxy != "random-ft":
         ghn.predict(model)
     if proxy == "ghn-ft":
-        postprocess(model, "noise", seed=seed)
+        postprocess(model, post, seed=seed)
     seed_everything(seed)
     return short_finetune(model, data.train_loader(seed), data.eval_loader(),
                           0 if proxy == "ghn" else steps, lr=lr, device=device,

@@ -50,11 +50,12 @@ class SearchSettings:
     n_trials: int = 20
     heartbeat_interval: float = 10.0
     device: str = "cpu"
+    post: str = "noise"  # ghn-ft's post-processing of the predicted parameters
 
     def scored_as(self) -> dict[str, Any]:
         """What makes two trials' scores comparable."""
         return {"proxy": self.proxy, "ft_steps": self.ft_steps, "objectives": list(self.objectives),
-                "dataset": self.dataset, "seed": self.seed, "lr": self.lr}
+                "dataset": self.dataset, "seed": self.seed, "lr": self.lr, "post": self.post}
 
 
 def _frozen(study: Any, number: int) -> Any:
@@ -151,7 +152,7 @@ class Objective:
         beat = JournalHeartbeat(trial, s.heartbeat_interval) if self.journal else _Null()
         with beat:
             return proxy_score(cand, s.proxy, self.ghn, self.data, s.ft_steps, seed=s.seed,
-                               on_eval=on_eval, lr=s.lr, device=s.device, eval_every=s.eval_every)
+                               on_eval=on_eval, lr=s.lr, device=s.device, eval_every=s.eval_every, post=s.post)
 
     @staticmethod
     def _mark_retry(trial: Any) -> None:
