@@ -75,6 +75,10 @@ CASES: dict[str, Case] = {
         ["Kendall τ", "`ghn` τ", "Properties from graph embeddings"],
         ["ranking.csv", "correlations.csv", "ft_steps.png", "stability.csv", "cost.csv", "properties.csv",
          "embeddings.parquet", "property_prediction.csv", "property_prediction.png", "summary.md"], slow=True),
+    "analyses/init_diversity/run.py": Case(
+        ["--ckpt", "{ckpt}", "--archs", "2", "--ft-steps", "2", "--inits", "random,noise:0.5,orth",
+         "--truth", "analyses/ranking/results/ranking.csv", "--out", "{out}"],
+        ["layer cosine", "| noise:0.5 |", "| orth |", "Kendall τ"], ["diversity.csv", "summary.md", "diversity.png"]),
     "analyses/finetune_init/run.py": Case(
         ["--ckpt", "{ckpt}", "--dataset", "digits", "--models", "resnet18", "--steps", "1",
          "--n-per-class", "1", "--max-test-images", "16", "--device", "cpu", "--out", "{out}"],
