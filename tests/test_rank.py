@@ -91,8 +91,8 @@ def test_scores_cache_refuses_other_settings_and_ft_post_is_applied(ckpt, tmp_pa
     """A rerun into the same folder with other settings is refused, never served the old scores;
     ``--ft-post`` changes ghn-ft's start (orth) or removes the noise (none) and nothing else."""
     out = tmp_path / "rank"
-    base = ["rank", "--ckpt", str(ckpt), "--split", "test", "--limit", "2", "--methods", "ghn,ghn-ft,random-ft",
-            "--ft-steps", "1", "--max-eval-images", "32", "--device", "cpu", "--no-progress"]
+    base = ["rank", "--ckpt", str(ckpt), "--split", "test", "--limit", "3", "--methods", "ghn,ghn-ft,random-ft",
+            "--ft-steps", "1", "--max-eval-images", "128", "--device", "cpu", "--no-progress"]
     scores = {}
     for post in ("noise", "orth", "none"):
         assert main([*base, "--ft-post", post, "--out", str(out / post)]) == 0
