@@ -42,7 +42,7 @@ from tqdm.auto import tqdm  # noqa: E402
 from archlab._io import atomic_write_text  # noqa: E402
 from archlab.engine import from_split, postprocess, proxy_data, short_finetune, weight_layers  # noqa: E402
 from archlab.engine._common import seed_everything  # noqa: E402
-from archlab.ghn import load_ghn, use_batch_stats  # noqa: E402
+from archlab.ghn import CheckpointError, load_ghn, use_batch_stats  # noqa: E402
 
 COLUMNS = ["id", "init", "layer_cosine", "feature_rank", "feature_dim", "top1_init", "top1_ft", "train_loss"]
 
@@ -117,17 +117,21 @@ def main(argv: list[str] | None = None) -> int:
     inits = ["random", "random+orth", "ghn", *(f"noise:{e:g}" for e in eps), "orth"]
     if args.inits:
         wanted = [i.strip() for i in args.inits.split(",") if i.strip()]
-        unknown = [i for i in wanted if i not in inits and not i.startswith("noise:")]
+        unknown = [i for i in wanted if i not in inits and not _is_noise(i)]
         if unknown or not wanted:
             p.error(f"--inits: unknown {unknown or wanted}; choose from {', '.join(inits)} (any noise:<eps>)")
         inits = wanted
-    if args.truth and not Path(args.truth).is_file():
-        p.error(f"--truth {args.truth}: no such file")
+    if not Path(args.ckpt).is_file():
+        p.error(f"--ckpt {args.ckpt}: no such checkpoint file")
+    truth = _read_truth(p, args.truth) if args.truth else None
     info = provenance("init_diversity", args, [args.seed], argv=None if argv is None else [sys.argv[0], *argv])
 
     import pandas as pd
 
-    ghn = load_ghn(args.ckpt).eval()
+    try:
+        ghn = load_ghn(args.ckpt).eval()
+    except CheckpointError as e:
+        p.error(str(e))
     data = proxy_data("digits", seed=args.seed)
     images = next(iter(data.train_loader(args.seed)))[0]
     images = torch.cat([images, next(iter(data.train_loader(args.seed + 1)))[0]])[:128]
@@ -147,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(table.to_csv(index=False, float_format="%.4f"), out / "diversity.csv")
     means = table.groupby("init", sort=False)[COLUMNS[2:]].mean()
     md = summary_markdown(means, args)
-    if args.truth:
-        md += "\n" + truth_markdown(table, pd.read_csv(args.truth), args.truth)
+    if truth is not None:
+        md += "\n" + truth_markdown(table, truth, args.truth)
     atomic_write_text(md, out / "summary.md")
     plot(means, out / "diversity.png", args)
     write_manifest(out, info, device="cpu")
@@ -167,12 +171,33 @@ def summary_markdown(means, args) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _is_noise(init: str) -> bool:
+    method, _, eps = init.partition(":")
+    try:
+        return method == "noise" and float(eps) > 0
+    except ValueError:
+        return False
+
+
+def _read_truth(p: argparse.ArgumentParser, path: str):
+    """The ``--truth`` table, checked before any work: a CSV with ``id`` and ``ground_truth``."""
+    import pandas as pd
+
+    if not Path(path).is_file():
+        p.error(f"--truth {path}: no such file")
+    try:
+        truth = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError) as e:  # pandas' ParserError is a ValueError
+        p.error(f"--truth {path}: not a readable CSV ({str(e).splitlines()[0]})")
+    if not {"id", "ground_truth"} <= set(truth.columns):
+        p.error(f"--truth {path}: needs columns id and ground_truth, has {list(truth.columns)[:8]}")
+    return truth
+
+
 def truth_markdown(table, truth, name: str) -> str:
     """Kendall τ of each init's fine-tuned top-1 against ``truth``'s ``ground_truth`` (by id)."""
     from scipy.stats import kendalltau
 
-    if not {"id", "ground_truth"} <= set(truth.columns):
-        raise SystemExit(f"--truth {name}: needs columns id and ground_truth, has {list(truth.columns)}")
     joined = table.merge(truth[["id", "ground_truth"]], on="id").dropna(subset=["ground_truth"])
     lines = [f"Kendall τ of the fine-tuned top-1 against `{name}` (ground truth):", "",
              "| init | Kendall τ | architectures |", "|---|---|---|"]
