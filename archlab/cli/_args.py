@@ -84,6 +84,13 @@ def resolve_ckpt(args: argparse.Namespace, dest: str = "ckpt") -> str | None:
     return str(target)
 
 
+def add_ft_post(p: argparse.ArgumentParser) -> None:
+    """``--ft-post``: how ``ghn-ft`` post-processes predicted parameters (rank and search)."""
+    p.add_argument("--ft-post", default="noise", choices=("noise", "orth", "none"),
+                   help="post-processing of the predicted parameters before a ghn-ft fine-tune: noise (default, "
+                        "w + 0.1 std(w) N(0,1)), orth (orthogonalised at the predicted scale), none")
+
+
 def add_input_size(p: argparse.ArgumentParser) -> None:
     """``--input-size``: the size model graphs are traced at."""
     p.add_argument("--input-size", default=None, metavar="CxHxW",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from archlab.cli._args import add_ckpt, add_examples, resolve_ckpt
+from archlab.cli._args import add_ckpt, add_examples, add_ft_post, resolve_ckpt
 
 DEFAULT_METHODS = "ghn,ghn-ft,random-ft,synflow,snip,grasp,fisher,grad_norm,jacov,naswot,params,flops"
 
@@ -18,9 +18,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N candidates")
     p.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma-separated (default: all: {DEFAULT_METHODS})")
     p.add_argument("--ft-steps", type=int, default=50, help="SGD steps of ghn-ft and random-ft (50)")
-    p.add_argument("--ft-post", default="noise", choices=("noise", "orth", "none"),
-                   help="post-processing of the predicted parameters before a ghn-ft fine-tune: noise (default, "
-                        "w + 0.1 std(w) N(0,1)), orth (orthogonalised at the predicted scale), none")
+    add_ft_post(p)
     p.add_argument("--ground-truth", action="store_true",
                    help="train each candidate (cached per id in OUT/ground_truth/, resumable, shared by workers); "
                         "also writes OUT/properties.csv, the labels of `archlab properties`")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from archlab.cli._args import add_ckpt, add_examples, resolve_ckpt
+from archlab.cli._args import add_ckpt, add_examples, add_ft_post, resolve_ckpt
 
 PROXY_CHOICES = ("ghn-ft", "ghn", "random-ft")
 UNLIMITED_TRIALS = 10**9
@@ -25,9 +25,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="ghn-ft: predicted params + noise, then K steps (default); ghn: predicted "
                         "params, no training; random-ft: default init, K steps")
     p.add_argument("--ft-steps", type=int, default=50, help="K, fine-tuning steps per trial (50)")
-    p.add_argument("--ft-post", default="noise", choices=("noise", "orth", "none"),
-                   help="post-processing of the predicted parameters before a ghn-ft fine-tune: noise (default, "
-                        "w + 0.1 std(w) N(0,1)), orth (orthogonalised at the predicted scale), none")
+    add_ft_post(p)
     p.add_argument("--eval-every", type=int, default=None,
                    help="evaluate (and report to the pruner) every N steps (default: K/5)")
     p.add_argument("--lr", type=float, default=0.025, help="fine-tuning learning rate (0.025)")
