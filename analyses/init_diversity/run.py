@@ -42,7 +42,7 @@ from tqdm.auto import tqdm  # noqa: E402
 from archlab._io import atomic_write_text  # noqa: E402
 from archlab.engine import from_split, postprocess, proxy_data, short_finetune, weight_layers  # noqa: E402
 from archlab.engine._common import seed_everything  # noqa: E402
-from archlab.ghn import CheckpointError, load_ghn, use_batch_stats  # noqa: E402
+from archlab.ghn import CheckpointError, fingerprint, load_ghn, use_batch_stats  # noqa: E402
 
 COLUMNS = ["id", "init", "layer_cosine", "feature_rank", "feature_dim", "top1_init", "top1_ft", "train_loss"]
 
@@ -135,9 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     data = proxy_data("digits", seed=args.seed)
     images = next(iter(data.train_loader(args.seed)))[0]
     images = torch.cat([images, next(iter(data.train_loader(args.seed + 1)))[0]])[:128]
-    rows = []
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fp = fingerprint(ghn)
+    earlier = _earlier_run(out)
+    rows = reusable_rows(out, args, fp)
+    done = {(r["id"], r["init"]) for r in rows}
+    if rows:
+        print(f"{out}: reusing {len(rows)} rows of the earlier run with these settings", flush=True)
     for cand in tqdm(from_split("test", limit=args.archs), desc="architectures"):
-        for init in inits:
+        todo = [init for init in inits if (cand.id, init) not in done]
+        for init in todo:
             model = initialise(cand, init, ghn, data, args.seed)
             rank, dim = feature_rank(model, images)
             row = {"id": cand.id, "init": init, "layer_cosine": layer_cosine(model), "feature_rank": rank,
@@ -145,19 +153,60 @@ def main(argv: list[str] | None = None) -> int:
             seed_everything(args.seed)
             ft = short_finetune(model, data.train_loader(args.seed), data.eval_loader(), args.ft_steps, lr=args.lr)
             rows.append({**row, "top1_init": ft.init_top1, "top1_ft": ft.final_top1, "train_loss": ft.train_loss})
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(table.to_csv(index=False, float_format="%.4f"), out / "diversity.csv")
+        if todo:  # a killed run continues from here
+            atomic_write_text(pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False, float_format="%.4f"),
+                              out / "diversity.csv")
+    wanted = {(c.id, i) for c in from_split("test", limit=args.archs) for i in inits}
+    table = pd.DataFrame([r for r in rows if (r["id"], r["init"]) in wanted], columns=COLUMNS)
     means = table.groupby("init", sort=False)[COLUMNS[2:]].mean()
     md = summary_markdown(means, args)
     if truth is not None:
         md += "\n" + truth_markdown(table, truth, args.truth)
     atomic_write_text(md, out / "summary.md")
     plot(means, out / "diversity.png", args)
-    write_manifest(out, info, device="cpu")
+    write_manifest(out, info, device="cpu", ghn_fingerprint=fp, rows_reused=len(done),
+                   **({"rows_from": earlier} if done and earlier else {}))
     print(md)
     return 0
+
+
+def _earlier_run(out: Path) -> dict | None:
+    """Where the rows of the run before this one in ``out`` came from (its own ``rows_from``, or
+    its command, commit and start), for the manifest of a run that keeps them."""
+    import json
+
+    path = out / "manifest.json"
+    if not path.is_file():
+        return None
+    m = json.loads(path.read_text())
+    return m.get("rows_from") or {k: m.get(k) for k in ("command", "git", "started", "finished")}
+
+
+def reusable_rows(out: Path, args, fp: str) -> list[dict]:
+    """Rows of an earlier run in ``out`` that this run can keep: same checkpoint (its fingerprint,
+    or for a manifest without one, a checkpoint file not written after that run started), same
+    fine-tuning steps, learning rate and seed; otherwise none (everything is recomputed)."""
+    import json
+    from datetime import datetime, timezone
+
+    import pandas as pd
+
+    manifest, table = out / "manifest.json", out / "diversity.csv"
+    if not (manifest.is_file() and table.is_file()):
+        return []
+    m = json.loads(manifest.read_text())
+    before = m.get("args", {})
+    if any(before.get(k) != getattr(args, k) for k in ("ckpt", "ft_steps", "lr", "seed")):
+        return []
+    if "ghn_fingerprint" in m:
+        if m["ghn_fingerprint"] != fp:
+            return []
+    else:
+        started = datetime.fromisoformat(m["started"])
+        written = datetime.fromtimestamp(Path(args.ckpt).stat().st_mtime, timezone.utc)
+        if written > started:
+            return []
+    return pd.read_csv(table).to_dict("records")
 
 
 def summary_markdown(means, args) -> str:
@@ -194,16 +243,46 @@ def _read_truth(p: argparse.ArgumentParser, path: str):
     return truth
 
 
-def truth_markdown(table, truth, name: str) -> str:
-    """Kendall τ of each init's fine-tuned top-1 against ``truth``'s ``ground_truth`` (by id)."""
+def truth_markdown(table, truth, name: str, baseline: str = "random") -> str:
+    """Kendall τ of each init's fine-tuned top-1 against ``truth``'s ``ground_truth`` (by id) and,
+    when ``baseline`` was run, each τ minus the baseline's with a paired bootstrap 95% interval."""
     from scipy.stats import kendalltau
 
     joined = table.merge(truth[["id", "ground_truth"]], on="id").dropna(subset=["ground_truth"])
-    lines = [f"Kendall τ of the fine-tuned top-1 against `{name}` (ground truth):", "",
-             "| init | Kendall τ | architectures |", "|---|---|---|"]
-    for init, g in joined.groupby("init", sort=False):
-        lines.append(f"| {init} | {kendalltau(g['top1_ft'], g['ground_truth']).statistic:.3f} | {len(g)} |")
+    wide = joined.pivot_table(index="id", columns="init", values="top1_ft").join(
+        joined.groupby("id")["ground_truth"].first())
+    lines = [f"Kendall τ of the fine-tuned top-1 against `{name}` (ground truth); Δτ: the init's τ "
+             f"minus `{baseline}`'s on the same architectures, with a 95% interval from 2,000 paired "
+             "bootstrap resamples of the architectures:", "",
+             "| init | Kendall τ | architectures | Δτ vs random [95% interval] |", "|---|---|---|---|"]
+    for init in dict.fromkeys(joined["init"]):
+        g = wide[[init, "ground_truth"]].dropna()
+        tau = kendalltau(g[init], g["ground_truth"]).statistic
+        delta = ""
+        if baseline in wide.columns and init != baseline:
+            d, lo, hi = paired_tau_difference(wide[[init, baseline, "ground_truth"]].dropna(), init, baseline)
+            delta = f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+        lines.append(f"| {init} | {tau:.3f} | {len(g)} | {delta} |")
     return "\n".join(lines) + "\n"
+
+
+def paired_tau_difference(frame, a: str, b: str, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """τ(a) - τ(b) against ``frame.ground_truth`` and its 2.5/97.5 percentiles over bootstrap
+    resamples of the rows (the same rows for both: a paired interval)."""
+    import numpy as np
+    from scipy.stats import kendalltau
+
+    def diff(rows) -> float:
+        t = frame["ground_truth"].to_numpy()[rows]
+        return (kendalltau(frame[a].to_numpy()[rows], t).statistic
+                - kendalltau(frame[b].to_numpy()[rows], t).statistic)
+
+    n = len(frame)
+    rng = np.random.default_rng(seed)
+    boot = np.array([diff(rng.integers(0, n, n)) for _ in range(resamples)])
+    boot = boot[np.isfinite(boot)]
+    lo, hi = (np.percentile(boot, [2.5, 97.5]) if len(boot) else (float("nan"), float("nan")))
+    return diff(np.arange(n)), float(lo), float(hi)
 
 
 def plot(means, path: Path, args) -> None:
