@@ -65,8 +65,8 @@ CASES: dict[str, Case] = {
         ["summary.md", "auroc.csv", "torchvision.csv", "correlation.csv", "shift.png", "map.png"], slow=True),
     "analyses/search/run.py": Case(
         ["--ckpt", "{ckpt}", "--budget", "3", "--epochs", "1", "--ft-steps", "2", "--batch-size", "16",
-         "--max-eval-images", "32", "--seeds", "0", "--device", "cpu", "--out", "{out}"],
-        ["best fully-trained top-1", "Kendall τ", "Target"],
+         "--max-eval-images", "32", "--seeds", "0", "--device", "cpu", "--ft-post", "orth", "--out", "{out}"],
+        ["best fully-trained top-1", "Kendall τ", "Target", "ghn-ft post-processing orth"],
         ["runs.csv", "retrained.csv", "tau.csv", "summary.md", "best.png", "proxy_vs_truth.png",
          "random_proxies.csv"], slow=True),
     "analyses/ranking/run.py": Case(

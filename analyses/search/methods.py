@@ -57,11 +57,18 @@ class RunConfig:
     batch_size: int = 64
     max_eval_images: int | None = None
     device: str = "cpu"
+    ft_post: str = "noise"  # ghn-ft's post-processing of the predicted parameters
 
     def tag(self) -> str:
         ev = "" if self.max_eval_images is None else f"-v{self.max_eval_images}"
         return (f"b{self.budget_s:g}-r{self.reserve:g}-k{self.ft_steps}-e{self.epochs}"
                 f"-bs{self.batch_size}{ev}")
+
+    def folder(self, method: str, seed: int) -> str:
+        """A run's folder under the settings' cache: ``ghn-ft`` runs are kept apart per
+        ``ft_post``; the other methods do not depend on it and are shared."""
+        post = f"+{self.ft_post}" if method == "ghn-ft" and self.ft_post != "noise" else ""
+        return f"{method}{post}-s{seed}"
 
     def spec(self) -> GroundTruthSpec:
         """The full-training recipe (seed 0 for every method and search seed: one truth)."""
@@ -91,7 +98,8 @@ def _study(method: str, seed: int, cfg: RunConfig, root: Path, fingerprint: str)
     proxy = "full-train" if method == "random" else method
     settings = SearchSettings(proxy=proxy, ft_steps=0 if method == "random" else cfg.ft_steps,
                               dataset="digits", seed=seed, eval_every=max(1, cfg.ft_steps // 5),
-                              n_trials=UNLIMITED, device=cfg.device)
+                              n_trials=UNLIMITED, device=cfg.device,
+                              post=cfg.ft_post if method == "ghn-ft" else "noise")  # others share runs
     sampler = per_trial_sampler("random" if method == "random" else "tpe", seed)
     pruner = make_pruner("none" if method == "random" else "median", cfg.ft_steps)
     study = open_study(info, method, ("accuracy",), sampler, pruner,
@@ -179,11 +187,11 @@ def summarise(method: str, seed: int, cfg: RunConfig, study: Any, retrained: lis
 
 def proxies_of_random_run(root: Path, seed: int, cfg: RunConfig, ghn: Any, data: Any) -> list[dict[str, Any]]:
     """Outside any budget: every proxy's score of the ``random`` run's fully-trained architectures
-    (an unbiased sample of the space, unlike the finalists); cached in ``proxies.json``."""
+    (an unbiased sample of the space, unlike the finalists); cached in ``proxies[+POST].json``."""
     from archlab.engine import from_search
     from archlab.space import Genotype
 
-    path = root / "proxies.json"
+    path = root / ("proxies.json" if cfg.ft_post == "noise" else f"proxies+{cfg.ft_post}.json")
     rows: list[dict[str, Any]] = json.loads(path.read_text()) if path.exists() else []
     have = {r["id"] for r in rows}
     study, _ = _study("random", seed, cfg, root, "none")
@@ -195,7 +203,8 @@ def proxies_of_random_run(root: Path, seed: int, cfg: RunConfig, ghn: Any, data:
         row = {"id": cand.id, "seed": seed, "trained": float(t.values[0]), "params": a["params"]}
         for proxy in ("ghn", "ghn-ft", "random-ft"):
             steps = 0 if proxy == "ghn" else cfg.ft_steps
-            row[proxy] = proxy_score(cand, proxy, ghn, data, steps, seed=seed, device=cfg.device).final_top1
+            row[proxy] = proxy_score(cand, proxy, ghn, data, steps, seed=seed, device=cfg.device,
+                                     post=cfg.ft_post).final_top1
         rows.append(row)
         have.add(cand.id)
         atomic_write_text(json.dumps(rows, indent=2) + "\n", path)

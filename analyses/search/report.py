@@ -83,7 +83,7 @@ def summary_md(runs: pd.DataFrame, tau: pd.DataFrame, cfg: Any) -> str:
     table = method_table(runs)
     _, text = verdict(runs)
     lines = [f"# Search study: {cfg.budget_s:g} CPU s per run, full training {cfg.epochs} epochs, "
-             f"proxies {cfg.ft_steps} steps, reserve {cfg.reserve:g}", "",
+             f"proxies {cfg.ft_steps} steps, ghn-ft post-processing {cfg.ft_post}, reserve {cfg.reserve:g}", "",
              "| method | seeds | best fully-trained top-1 % (mean ± std) | candidates / CPU hour | "
              "candidates scored | full trainings | CPU s | wall s |", "|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():

@@ -1,7 +1,7 @@
 """Does a GHN-scored search find better architectures than random search at equal cost?
 
     OMP_NUM_THREADS=1 python analyses/search/run.py --ckpt GHN.pt [--budget 240] [--seeds 0,1,2]
-        [--epochs 5] [--ft-steps 10] [--reserve 0.25] [--methods ghn-ft,random-ft,random] [--out DIR]
+        [--epochs 5] [--ft-steps 10] [--ft-post noise] [--reserve 0.25] [--methods ghn-ft,random-ft,random] [--out DIR]
 
 On the embedded digits, for each seed and each method (see ``methods.py``): a ``ghn-ft`` TPE
 search, a ``random-ft`` TPE search (each followed by full training of its finalists, best proxy
@@ -61,6 +61,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)}")
     ap.add_argument("--epochs", type=int, default=5, help="epochs of the full training (5)")
     ap.add_argument("--ft-steps", type=int, default=10, help="fine-tuning steps of the proxies (10)")
+    ap.add_argument("--ft-post", default="noise", choices=("noise", "orth", "none"),
+                    help="ghn-ft's post-processing of the predicted parameters (noise, the issue's default)")
     ap.add_argument("--reserve", type=float, default=0.25,
                     help="fraction of the budget a proxy search leaves for training its finalists (0.25)")
     ap.add_argument("--batch-size", type=int, default=64, help="proxy batch size (64)")
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     info = provenance(STUDY, args, args.seed_list, argv=None if argv is None else [__file__, *argv])
     out = Path(args.out)
     cfg = RunConfig(budget_s=args.budget, reserve=args.reserve, ft_steps=args.ft_steps, epochs=args.epochs,
-                    batch_size=args.batch_size, max_eval_images=args.max_eval_images, device=args.device)
+                    batch_size=args.batch_size, max_eval_images=args.max_eval_images, device=args.device,
+                    ft_post=args.ft_post)
     cache = out / "cache" / cfg.tag()
     cache.mkdir(parents=True, exist_ok=True)
     ghn = load_ghn(args.ckpt, map_location=args.device).eval()
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(s, m) for s in args.seed_list for m in args.method_list]
     for seed, method in tqdm(jobs, desc="runs", unit="run"):
         data = proxy_data("digits", None, cfg.batch_size, cfg.max_eval_images, seed)
-        root = cache / f"{method}-s{seed}"
+        root = cache / cfg.folder(method, seed)
         r = run_method(method, seed, cfg, root, ghn, data, fp)
         results.append(r)
         tqdm.write(f"{method:>9} seed {seed}: best trained {r['best_trained_top1']:.2f}% "
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                       out / "curves.json")
     outputs.append("curves.json")
     title = (f"digits, {cfg.budget_s:g} CPU s per run, full training {cfg.epochs} epochs, "
-             f"proxies {cfg.ft_steps} steps, seeds {args.seeds}")
+             f"proxies {cfg.ft_steps} steps, ghn-ft post {cfg.ft_post}, seeds {args.seeds}")
     plot_best(results, runs, out / "best.png", title)
     if len(retrained):
         plot_scatter(retrained, random_proxies, tau, out / "proxy_vs_truth.png", title)
