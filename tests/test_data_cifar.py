@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from archlab.data import CIFAR10_CLASSES, dataset_info, detect_cifar_layout, load_dataset
+from archlab.data import (
+    CIFAR10_CLASSES,
+    dataset_info,
+    detect_cifar_layout,
+    load_dataset,
+    make_loader,
+)
 
 CIFAR10_NAMES = list(CIFAR10_CLASSES)
 
@@ -118,12 +124,32 @@ def test_imagefolder_test_split_matches_exact(cifar10_root: Path, cifar10_exact)
     ds = load_dataset("cifar10", cifar10_root, split="test")
     assert len(ds) == 10000 and np.bincount(ds.targets).tolist() == [1000] * 10
     x, y = cifar10_exact["test_x"], cifar10_exact["test_y"]
+    where = np.argsort(ds.indices)  # file position (class by class) -> position in the split
     for j in (0, 1, 2, 500, 999):
         pos = int(y[j]) * 1000 + _within_class_index(y, j)
-        assert np.abs(_hwc(ds, pos).astype(float) - x[j]).mean() < 15
+        assert ds.labels[where[pos]] == y[j]
+        assert np.abs(_hwc(ds, where[pos]).astype(float) - x[j]).mean() < 15
     img, label = ds[0]
-    assert img.shape == (3, 32, 32) and label == 0
+    assert img.shape == (3, 32, 32) and label == ds.labels[0]
     assert torch.equal(ds[0][0], ds[0][0])  # no augmentation on test
+
+
+def test_imagefolder_eval_splits_come_mixed_not_class_by_class(cifar10_root: Path, cifar10_python_root: Path):
+    """A class-folder tree lists images class by class; evaluation (BatchNorm on batch
+    statistics) needs mixed batches, so val and test come in a fixed shuffled order."""
+    for split, n in (("test", 10000), ("val", 5000)):
+        ds = load_dataset("cifar10", cifar10_root, split=split)
+        labels = np.asarray(ds.labels)
+        assert len(ds) == n and len(np.unique(ds.indices)) == n
+        classes_per_batch = [len(np.unique(labels[i:i + 64])) for i in range(0, n - 63, 64)]
+        assert min(classes_per_batch) >= 6, (split, min(classes_per_batch))  # sorted order: 1-2
+        again = load_dataset("cifar10", cifar10_root, split=split, seed=3)
+        if split == "test":  # the order is fixed, not drawn from the caller's seed
+            assert np.array_equal(again.indices, ds.indices)
+    train = load_dataset("cifar10", cifar10_root, split="train")
+    assert np.all(np.diff(train.indices) > 0)  # the training split keeps its order (it is shuffled per epoch)
+    python = load_dataset("cifar10", cifar10_python_root, split="test")
+    assert np.array_equal(python.indices, np.arange(len(python)))  # an order that is already mixed is kept
 
 
 def test_imagefolder_few_shot_and_augment(cifar10_root: Path):
@@ -216,3 +242,40 @@ def test_download_flag_uses_data_already_present(cifar10_python_root):
     """download=True only fetches when nothing is found; present data needs no network."""
     ds = load_dataset("cifar10", cifar10_python_root, split="test", download=True)
     assert len(ds) == 1000 and "python batches" in ds.source
+
+
+@pytest.mark.slow
+def test_trained_network_scores_the_same_from_either_layout(cifar10_root: Path, cifar10_python_root: Path):
+    """The same 1,000 test images from torchvision's python batches (mixed order on disk) and from
+    the class-folder tree score alike under batch-statistics BatchNorm; in class-by-class order
+    (what the tree gave before) the trained network falls to chance."""
+    from torch import nn
+
+    from archlab.engine import accuracy, short_finetune
+
+    train = load_dataset("cifar10", cifar10_python_root, split="train", val_fraction=0.1)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+    short_finetune(model, make_loader(train, 64, shuffle=True, seed=0, drop_last=True),
+                   make_loader(torch.utils.data.Subset(train, range(64)), 64, shuffle=False), 300, lr=0.05)
+
+    python = load_dataset("cifar10", cifar10_python_root, split="test")
+    folder = load_dataset("cifar10", cifar10_root, split="test")
+    y = np.asarray(python.labels)
+    official = np.array([int(y[j]) * 1000 + _within_class_index(y, j) for j in range(len(y))])
+    same = np.flatnonzero(np.isin(folder.indices, official))  # those 1,000 images, in the tree's order
+    by_class = same[np.argsort(np.asarray(folder.labels)[same], kind="stable")]
+    dev = torch.device("cpu")
+
+    def top1(ds) -> float:
+        return accuracy(model, make_loader(ds, 64, shuffle=False), dev)[0]
+
+    a_python = top1(python)
+    a_folder = top1(torch.utils.data.Subset(folder, same.tolist()))
+    a_sorted = top1(torch.utils.data.Subset(folder, by_class.tolist()))
+    print(f"top-1: python batches {a_python:.1f}, tree {a_folder:.1f}, tree class by class {a_sorted:.1f}")
+    assert a_python > 25, a_python  # the network did learn
+    assert abs(a_folder - a_python) < 3, (a_folder, a_python)  # JPEG vs lossless, other batches
+    assert a_sorted < a_python - 10, (a_sorted, a_python)

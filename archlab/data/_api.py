@@ -20,6 +20,7 @@ from ._base import (
     DataNotFoundError,
     TensorImageDataset,
     check_split,
+    mixed_order,
     per_class_subset,
     select,
     train_val_indices,
@@ -177,6 +178,8 @@ def _load_imagenet(
         idx = train_val_indices(labels, split, val_fraction, seed)
     if n_per_class is not None:
         idx = idx[per_class_subset(labels[idx], n_per_class, seed)]
+    if split != "train":
+        idx = mixed_order(idx, labels[idx])
     source = f"ImageNet ImageFolder tree in {data_dir} ({len(classes)} classes)"
     log.info("found %s", source)
     return LazyImageFolder(

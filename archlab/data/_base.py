@@ -117,6 +117,21 @@ def per_class_subset(labels: np.ndarray, n_per_class: int, seed: int) -> np.ndar
     return np.sort(np.concatenate(chosen))
 
 
+def mixed_order(idx: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``idx`` itself, or, when its ``labels`` come sorted by class (a class-folder tree lists
+    its images class by class), ``idx`` in a fixed shuffled order (seed-independent).
+
+    Evaluation runs BatchNorm on batch statistics (predicted parameters have no running
+    statistics), so a batch of one class would be normalised to nothing: on class-sorted
+    CIFAR-10 test images every network scores near chance. Orders that are already mixed
+    (torchvision's python batches, digits) are kept as they are.
+    """
+    labels = np.asarray(labels)
+    if len(idx) < 2 or len(np.unique(labels)) < 2 or not np.all(np.diff(labels) >= 0):
+        return idx
+    return idx[np.random.default_rng(0x5EED).permutation(len(idx))]
+
+
 def select(
     images: torch.Tensor,
     labels: np.ndarray,
@@ -137,5 +152,7 @@ def select(
         idx = train_val_indices(labels, split, val_fraction, seed)
     if n_per_class is not None:
         idx = idx[per_class_subset(labels[idx], n_per_class, seed)]
+    if split != "train":
+        idx = mixed_order(idx, labels[idx])
     t = torch.from_numpy(idx)
     return images[t], torch.from_numpy(labels[idx]).long(), idx
