@@ -127,8 +127,9 @@ def mixed_order(idx: np.ndarray, labels: np.ndarray) -> np.ndarray:
     (torchvision's python batches, digits) are kept as they are.
     """
     labels = np.asarray(labels)
-    if len(idx) < 2 or len(np.unique(labels)) < 2 or not np.all(np.diff(labels) >= 0):
-        return idx
+    classes = len(np.unique(labels))
+    if classes < 2 or len(idx) <= classes or not np.all(np.diff(labels) >= 0):
+        return idx  # mixed, one class, or one item per class (no class block to break up)
     return idx[np.random.default_rng(0x5EED).permutation(len(idx))]
 
 
