@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from archlab.analysis import GroundTruthSpec, correlations, ground_truth
-from archlab.analysis._ground_truth import cache_file
+from archlab.analysis._ground_truth import cache_file, read_result
 from archlab.analysis._rank import check_methods
 from archlab.cli import main
 from archlab.engine import from_split
@@ -153,3 +153,25 @@ def test_killed_ground_truth_run_resumes_from_its_cache(tmp_path):
     results = ground_truth(from_split("test", limit=3), tmp_path, GroundTruthSpec(epochs=2), progress=False)
     assert len(results) == 3  # the stale lock of the killed worker is taken over
     assert {f: (tmp_path / "ground_truth" / f).stat().st_mtime_ns for f in done} == done  # not retrained
+
+
+def test_ground_truth_on_fixed_subsets_trains_and_scores_on_those_images(tmp_path):
+    whole = GroundTruthSpec(epochs=1)
+    assert "train_images" not in whole.key() and "test_images" not in whole.key()  # old caches stay valid
+    spec = GroundTruthSpec(epochs=1, train_images=256, test_images=125)
+    assert spec.key() == whole.key() | {"train_images": 256, "test_images": 125}
+    cand = from_split("test", limit=1)
+    rec = ground_truth(cand, tmp_path, spec, progress=False)[cand[0].id]
+    assert [step for step, _ in rec["history"]] == [0, 256 // 64]  # one epoch of the 256 images
+    for top1 in (rec["top1"], rec["top1_noise"]):
+        assert abs(top1 * 125 / 100 - round(top1 * 125 / 100)) < 1e-6  # a count out of 125 test images
+    assert read_result(cache_file(tmp_path, cand[0].id), whole) is None  # never mixed with whole-split runs
+    with pytest.raises(UsageError, match="train_images=32: fewer images than one batch"):
+        GroundTruthSpec(train_images=32)
+    cached = cache_file(tmp_path, cand[0].id).stat().st_mtime_ns
+    args = ["rank", "--split", "test", "--limit", "1", "--methods", "params", "--ground-truth", "--epochs", "1",
+            "--device", "cpu", "--no-progress", "--out", str(tmp_path)]
+    assert main([*args, "--gt-train-images", "256", "--gt-test-images", "125"]) == 0  # the flags make that spec
+    assert cache_file(tmp_path, cand[0].id).stat().st_mtime_ns == cached  # its cached result, not retrained
+    assert pd.read_csv(tmp_path / "ranking.csv")["ground_truth"].tolist() == [pytest.approx(rec["top1"], abs=1e-3)]
+    assert main([*args, "--gt-train-images", "10"]) == 2

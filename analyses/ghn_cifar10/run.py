@@ -28,12 +28,12 @@ import dataclasses
 import json
 import math
 import sys
-import tarfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # analyses/: the shared manifest helper
 
+from _data import dataset_folder  # noqa: E402
 from _manifest import provenance, write_manifest  # noqa: E402
 
 from archlab._device import resolve_device  # noqa: E402
@@ -135,24 +135,6 @@ def steps_done(cfg: TrainConfig) -> int:
 
     state = Path(cfg.state_path)
     return int(torch.load(state, map_location="cpu", weights_only=True)["state"]["step"]) if state.is_file() else 0
-
-
-def dataset_folder(path: Path, cache: Path) -> Path:
-    """``path`` itself, or the folder a ``.tar.gz`` of CIFAR-10 unpacks to under ``cache``."""
-    if path.is_dir():
-        return path
-    if not path.is_file():
-        raise SystemExit(f"--data-dir {path}: no such folder or file")
-    dest = cache / path.name.split(".")[0]
-    if not dest.is_dir():
-        tmp = dest.with_name(dest.name + ".partial")
-        with tarfile.open(path) as tf:
-            tf.extractall(tmp, filter="data")
-        tmp.rename(dest)
-    found = [d for d in (dest, *sorted(dest.iterdir())) if (d / "train").is_dir() or (d / "data_batch_1").is_file()]
-    if not found:
-        raise SystemExit(f"{path}: unpacked to {dest}, but no CIFAR-10 folder (train/ or data_batch_1) inside")
-    return found[0]
 
 
 def load_reference(path: Path):

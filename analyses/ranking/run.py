@@ -2,8 +2,11 @@
 
     python analyses/ranking/run.py --ckpt GHN.pt [--test 100] [--val 40] [--epochs 4]
         [--ft-steps 5,10,20] [--cost-candidates 500] [--out DIR] [--seed 0] [--gt-only]
+        [--dataset cifar10 --data-dir DIR [--gt-train-images N] [--gt-test-images N]]
 
-With a GHN trained on digits (the documented command is in this study's README), scores the first
+With a GHN trained on digits (the documented command is in this study's README), or on CIFAR-10
+with ``--dataset cifar10`` (the ground truth then on fixed subsets of the CIFAR-10 splits, sized
+for a CPU by ``--gt-train-images`` / ``--gt-test-images``), scores the first
 ``--test`` DeepNets-1M test-split architectures with every ranking method of ``archlab rank``
 (``ghn``, ``ghn-ft``/``random-ft`` at each K of ``--ft-steps``, the seven zero-cost proxies,
 ``params``, ``flops``), trains each of them (and the first ``--val`` validation-split ones, the
@@ -37,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # analyses/: the shared manifest helper
 
 import pandas as pd  # noqa: E402
+from _data import add_data_args, resolve_data_dir  # noqa: E402
 from _manifest import provenance, write_manifest  # noqa: E402
 from scipy.stats import kendalltau  # noqa: E402
 
@@ -69,7 +73,7 @@ REFERENCE_TAU = {"test": 0.26, "wide": 0.50, "deep": 0.27, "dense": 0.27, "bnfre
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--ckpt", required=True, help="GHN checkpoint (trained on digits)")
+    p.add_argument("--ckpt", required=True, help="GHN checkpoint (trained on --dataset)")
     p.add_argument("--test", type=int, default=100, help="test-split candidates to rank (100)")
     p.add_argument("--val", type=int, default=40, help="val-split candidates trained for properties (40)")
     p.add_argument("--epochs", type=int, default=4, help="ground-truth epochs per candidate (4)")
@@ -80,7 +84,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--gt-only", action="store_true", help="only train ground truth (a helper worker)")
     p.add_argument("--no-progress", action="store_true")
-    return p.parse_args(argv)
+    p.add_argument("--gt-train-images", type=int, default=None, help="ground truth: training images (all)")
+    p.add_argument("--gt-test-images", type=int, default=None, help="ground truth: test images (all)")
+    add_data_args(p)
+    args = p.parse_args(argv)
+    args.data_dir = resolve_data_dir(p, args, Path(args.out) / "cache")
+    return args
 
 
 def scored(cands, ghn, data, out: Path, ks: list[int], seed: int, dev, progress: bool) -> tuple[pd.DataFrame, list[str]]:
@@ -144,8 +153,10 @@ def summary(corr: pd.DataFrame, ft: pd.DataFrame, stab: pd.DataFrame, cost: pd.D
     wide = ft.pivot(index="k", columns="method", values="kendall_tau")
     beats = [int(k) for k in wide.index if wide.loc[k, "ghn-ft"] > wide.loc[k, "random-ft"]]
     c = cost.iloc[0]
-    lines = [f"# Ranking on digits: {int(corr['n'].iloc[0])} test-split candidates, "
-             f"{args.epochs}-epoch ground truth", "", markdown_table(corr), "",
+    subset = "".join(f", {n} {what} images" for n, what in ((args.gt_train_images, "training"),
+                                                              (args.gt_test_images, "test")) if n)
+    lines = [f"# Ranking on {args.dataset}: {int(corr['n'].iloc[0])} test-split candidates, "
+             f"{args.epochs}-epoch ground truth{subset}", "", markdown_table(corr), "",
              f"- `ghn` τ = {tau['ghn']:.3f} (target ≥ 0.26; published GHN-2 on CIFAR-10: 0.26): "
              f"**{'met' if tau['ghn'] >= 0.26 else 'not met'}**.",
              f"- `ghn-ft` beats `random-ft` at K = {beats or 'none'} of {list(map(int, wide.index))}: "
@@ -168,16 +179,17 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device("auto")
     progress = not args.no_progress
-    spec = GroundTruthSpec(dataset="digits", epochs=args.epochs, seed=args.seed)
+    spec = GroundTruthSpec(dataset=args.dataset, epochs=args.epochs, seed=args.seed,
+                           train_images=args.gt_train_images, test_images=args.gt_test_images)
     test, val = from_split("test", limit=args.test), from_split("val", limit=args.val)
     if args.gt_only:
-        ground_truth(test + val, out / "cache", spec, device=dev, progress=progress)
+        ground_truth(test + val, out / "cache", spec, args.data_dir, device=dev, progress=progress)
         return
     ghn = load_ghn(args.ckpt, map_location=dev)
-    data = proxy_data("digits", max_eval_images=args.max_eval_images, seed=args.seed)
+    data = proxy_data(args.dataset, args.data_dir, max_eval_images=args.max_eval_images, seed=args.seed)
     ks = [int(k) for k in args.ft_steps.split(",")]
     table, methods = scored(test, ghn, data, out, ks, args.seed, dev, progress)
-    truth = ground_truth(test + val, out / "cache", spec, device=dev, progress=progress)
+    truth = ground_truth(test + val, out / "cache", spec, args.data_dir, device=dev, progress=progress)
     table["ground_truth"] = [truth[c.id]["top1"] for c in test]
 
     corr = correlations(table, methods)
@@ -195,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, df in save.items():
         atomic_write_text(df.to_csv(index=False, float_format="%.6g"), out / name)
     atomic_write_text(markdown_table(corr), out / "correlations.md")
-    plot_rank_grid(table, corr, out / "scatter.png", title="digits test split: method score vs ground truth")
+    plot_rank_grid(table, corr, out / "scatter.png", title=f"{args.dataset} test split: method score vs ground truth")
     plot_tau_cost(corr, out / "tau_vs_cost.png", title="Kendall τ against cost")
     plot_ft_steps(ft, out / "ft_steps.png")
     plot_property_taus(regressed.scores, out / "property_prediction.png",

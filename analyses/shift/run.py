@@ -1,9 +1,11 @@
 """How far is an architecture from what the GHN knows? Shift scores on the embedded default.
 
     python analyses/shift/run.py --ckpt GHN.pt [--ref-size 10000] [--per-split 100]
-        [--models resnet18,...] [--out DIR] [--seed 0]
+        [--models resnet18,...] [--dataset digits|cifar10 --data-dir DIR] [--out DIR] [--seed 0]
 
-With a GHN trained on digits (the documented command is in this study's README), embeds a
+With a GHN trained on digits (the documented command is in this study's README) or on CIFAR-10
+(``--dataset cifar10 --data-dir`` a CIFAR-10 folder or tarball: the accuracies of predicted
+parameters are then measured on CIFAR-10 test images), embeds a
 reference of ``--ref-size`` DeepNets-1M TRAIN architectures, fits :class:`archlab.analysis.ShiftScore`
 (20% of the reference held out for calibration), and scores the first ``--per-split`` architectures
 of the test split and of each out-of-distribution split (wide, deep, dense, bnfree) plus ten
@@ -37,6 +39,7 @@ sys.path.insert(0, str(HERE.parent))  # analyses/: the shared manifest helper
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from _data import add_data_args, resolve_data_dir  # noqa: E402
 from _manifest import provenance, write_manifest  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
@@ -72,7 +75,7 @@ def _embedded(path: Path, ghn, candidates, total: int):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ckpt", required=True, help="a GHN trained on digits (see README)")
+    ap.add_argument("--ckpt", required=True, help="a GHN trained on --dataset (see README)")
     ap.add_argument("--ref-size", type=int, default=10000, help="train architectures in the reference")
     ap.add_argument("--per-split", type=int, default=100, help="architectures of test and of each OOD split")
     ap.add_argument("--models", default=MODELS, help="torchvision models to score")
@@ -80,11 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
+    add_data_args(ap)
     args = ap.parse_args(argv)
     info = provenance(STUDY, args, [args.seed], argv=None if argv is None else [__file__, *argv])
     out = Path(args.out)
     cache = out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
+    data_dir = resolve_data_dir(ap, args, cache)
     dev = resolve_device(args.device)
     ghn = load_ghn(args.ckpt, map_location=dev).eval()
 
@@ -97,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
 
     acc_path = cache / f"accuracy{args.per_split}.csv"
     if not acc_path.exists():
-        ds = dataset_info("digits")
-        images = fixed_subset(load_dataset("digits", split="test"), args.max_images, args.seed)
+        ds = dataset_info(args.dataset)
+        images = fixed_subset(load_dataset(args.dataset, data_dir, split="test"), args.max_images, args.seed)
         acc = evaluate_candidates(archs, {"ghn": ghn}, make_loader(images, 128, shuffle=False),
                                   ds.num_classes, ds.image_size, dev, seed=args.seed)
         atomic_write_text(acc[acc.method == "ghn"].to_csv(index=False), acc_path)

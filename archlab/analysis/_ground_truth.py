@@ -5,7 +5,9 @@ passes over the training split (SGD with Nesterov momentum 0.9, weight decay 5e-
 schedule, gradients clipped at 5; the dataset's training augmentation) and records its top-1 on
 the test split, together with the properties the GHN-2 paper predicts from graph embeddings: top-1
 under Gaussian input noise (σ = ``NOISE_STD`` in normalised units, fixed noise), inference time,
-the accuracy after the first epoch (convergence speed), training time and parameter count. Each result is one JSON file in ``DIR/ground_truth/`` written
+the accuracy after the first epoch (convergence speed), training time and parameter count.
+``GroundTruthSpec.train_images`` / ``test_images`` cut the splits to fixed seeded subsets (a
+ground truth that fits a CPU on CIFAR-10). Each result is one JSON file in ``DIR/ground_truth/`` written
 atomically, so a killed run resumes where it stopped; a worker takes a lock per candidate
 (:mod:`archlab._lock`), so several processes share one cache without training anything twice.
 """
@@ -30,8 +32,9 @@ from archlab._lock import LockHeldError, hold_lock
 from archlab.data import dataset_info, load_dataset, make_loader
 from archlab.engine import Candidate
 from archlab.engine._common import seed_everything
-from archlab.engine._evaluate import accuracy
+from archlab.engine._evaluate import accuracy, fixed_subset
 from archlab.engine._short_ft import short_finetune
+from archlab.errors import UsageError
 
 RECIPE = "sgd-nesterov0.9-wd5e-4-cosine-clip5"
 NOISE_STD = 0.5
@@ -46,11 +49,24 @@ class GroundTruthSpec:
     lr: float = 0.05
     batch_size: int = 64
     seed: int = 0
+    #: train on / score on a fixed seeded subset of this many images (None: the whole split),
+    #: a CPU-sized ground truth for CIFAR-10.
+    train_images: int | None = None
+    test_images: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("train_images", "test_images"):
+            n = getattr(self, name)
+            if n is not None and n < self.batch_size:
+                raise UsageError(f"GroundTruthSpec.{name}={n}: fewer images than one batch ({self.batch_size})")
 
     def key(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "epochs": self.epochs, "lr": self.lr,
-                "batch_size": self.batch_size, "seed": self.seed, "recipe": RECIPE,
-                "noise_std": NOISE_STD}
+        key = {"dataset": self.dataset, "epochs": self.epochs, "lr": self.lr,
+               "batch_size": self.batch_size, "seed": self.seed, "recipe": RECIPE,
+               "noise_std": NOISE_STD}
+        subsets = {k: v for k, v in (("train_images", self.train_images), ("test_images", self.test_images))
+                   if v is not None}
+        return key | subsets  # whole-split specs keep the key (and caches) they always had
 
 
 def cache_file(root: Path, candidate_id: str) -> Path:
@@ -73,8 +89,10 @@ def train_candidate(candidate: Candidate, spec: GroundTruthSpec, data_dir: str |
                     device: Any = "cpu") -> dict[str, Any]:
     """Train one candidate from its default initialisation; return its result record."""
     info = dataset_info(spec.dataset)
-    train = load_dataset(spec.dataset, data_dir, split="train", seed=spec.seed)
-    test = load_dataset(spec.dataset, data_dir, split="test", seed=spec.seed)
+    train = fixed_subset(load_dataset(spec.dataset, data_dir, split="train", seed=spec.seed),
+                         spec.train_images, spec.seed)
+    test = fixed_subset(load_dataset(spec.dataset, data_dir, split="test", seed=spec.seed),
+                        spec.test_images, spec.seed)
     loader = make_loader(train, spec.batch_size, shuffle=True, seed=spec.seed, drop_last=True)
     steps_per_epoch = max(1, len(train) // spec.batch_size)
     seed_everything(spec.seed)

@@ -23,6 +23,10 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="train each candidate (cached per id in OUT/ground_truth/, resumable, shared by workers); "
                         "also writes OUT/properties.csv, the labels of `archlab properties`")
     p.add_argument("--epochs", type=int, default=10, help="ground-truth training epochs (10)")
+    p.add_argument("--gt-train-images", type=int, default=None,
+                   help="ground truth trains on a fixed subset of this many training images (default: all)")
+    p.add_argument("--gt-test-images", type=int, default=None,
+                   help="ground truth scores on a fixed subset of this many test images (default: all)")
     p.add_argument("--dataset", default="digits", help="digits (default), cifar10, ...")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--max-eval-images", type=int, default=None,
@@ -56,8 +60,11 @@ def run(args: argparse.Namespace) -> int:
     from archlab.plots import plot_rank_grid, plot_tau_cost
 
     check_at_least(args, 1, "limit", "epochs", "max_eval_images")
+    check_at_least(args, GroundTruthSpec.batch_size, "gt_train_images", "gt_test_images")  # one batch at least
     check_at_least(args, 0, "ft_steps")
     check_output_dir(args.out)
+    spec = GroundTruthSpec(dataset=args.dataset, epochs=args.epochs, seed=args.seed,  # refused before any work
+                           train_images=args.gt_train_images, test_images=args.gt_test_images)
     dev = resolve_device(args.device)
     ghn = open_ghn(resolve_ckpt(args), dev) if args.ckpt else None
     methods = check_methods(args.methods.split(","), ghn)
@@ -78,7 +85,6 @@ def run(args: argparse.Namespace) -> int:
                  ft_post=args.ft_post,
                  progress=not args.no_progress)
     if args.ground_truth:
-        spec = GroundTruthSpec(dataset=args.dataset, epochs=args.epochs, seed=args.seed)
         truth = ground_truth(cands, out, spec, args.data_dir, dev, progress=not args.no_progress)
         table["ground_truth"] = [truth[c.id]["top1"] for c in cands]
         labels = properties_frame({c.id: truth[c.id] for c in cands}, {c.id: c.source for c in cands})
