@@ -64,7 +64,8 @@ def _label_highlights(ax, frame: pd.DataFrame, highlight: list[str]) -> None:
         near = sum(1 for x, y in placed if abs(y - r["y"]) < 0.06 * span and abs(x - r["x"]) < 0.25 * span)
         placed.append((r["x"], r["y"]))
         ax.annotate(short_label(r["id"]), (r["x"], r["y"]), xytext=(8, 6 + 11 * near), textcoords="offset points",
-                    fontsize=9, color="crimson", weight="bold",
+                    fontsize=9, color="crimson", weight="bold", zorder=5,  # above every point and ring
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
                     arrowprops={"arrowstyle": "-", "color": "crimson", "lw": 0.6} if near else None)
 
 
