@@ -24,13 +24,15 @@ in ``DIR`` (default: this study's ``results/``):
 - ``correlation.csv``: Spearman correlation between the shift score and the top-1 accuracy of
   the GHN-predicted parameters over the test and OOD architectures;
 - ``map.png``: UMAP of the reference with everything else placed on it; ``summary.md``; and
-  ``manifest.json``. Embedding files are cached in ``DIR/cache/`` (not committed), so a rerun
+  ``manifest.json``. Embedding files and accuracies are cached in ``DIR/cache/<GHN fingerprint>/``, named by
+  what they depend on (not committed), so a rerun
   continues.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 
@@ -57,7 +59,7 @@ from archlab.analysis import (  # noqa: E402
 from archlab.data import dataset_info, load_dataset, make_loader  # noqa: E402
 from archlab.engine import evaluate_candidates, from_models, from_split, from_train_stream  # noqa: E402
 from archlab.engine._evaluate import fixed_subset  # noqa: E402
-from archlab.ghn import load_ghn  # noqa: E402
+from archlab.ghn import fingerprint, load_ghn  # noqa: E402
 from archlab.plots import plot_map_png, plot_shift  # noqa: E402
 
 STUDY = "shift"
@@ -92,15 +94,18 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = resolve_data_dir(ap, args, cache)
     dev = resolve_device(args.device)
     ghn = load_ghn(args.ckpt, map_location=dev).eval()
+    cache = cache / fingerprint(ghn)  # files of another GHN are never reused
+    cache.mkdir(exist_ok=True)
 
     ref = _embedded(cache / f"ref{args.ref_size}.parquet", ghn, from_train_stream(args.ref_size), args.ref_size)
     splits = {s: from_split(s, limit=args.per_split) for s in ("test", *OOD)}
     archs = [c for cands in splits.values() for c in cands]
     split_emb = _embedded(cache / f"splits{args.per_split}.parquet", ghn, archs, len(archs))
     models = from_models(args.models.split(","))
-    zoo_emb = _embedded(cache / "torchvision.parquet", ghn, models, len(models))
+    zoo_key = hashlib.sha1(args.models.encode()).hexdigest()[:8]
+    zoo_emb = _embedded(cache / f"torchvision-{zoo_key}.parquet", ghn, models, len(models))
 
-    acc_path = cache / f"accuracy{args.per_split}.csv"
+    acc_path = cache / f"accuracy{args.per_split}-{args.dataset}-{args.max_images or 'all'}images-s{args.seed}.csv"
     if not acc_path.exists():
         ds = dataset_info(args.dataset)
         images = fixed_subset(load_dataset(args.dataset, data_dir, split="test"), args.max_images, args.seed)
