@@ -15,7 +15,8 @@ torchvision's python batches) or the ``.tar.gz`` of one (unpacked once into resu
 ``--reference CSV`` adds the reference implementation's curve (columns ``step, loss, acc``; a
 ``<stem>.eval.json`` beside it, ``{step: [mean top-1, standard error]}``, adds its held-out
 points): the reference (facebookresearch/ppuda) cannot run inside the project, so its run is
-made outside it on the same machine and stream (see README.md). Writes ``curves.csv``,
+made outside it on the same machine and stream (see README.md). ``--replot`` only redraws the
+figure and table from the files of a finished run (no training, no images read). Writes ``curves.csv``,
 ``heldout.csv``, ``curves.png``, ``summary.md`` and ``manifest.json`` under DIR (default:
 this study's ``results/``); the GHN (``ghn2_cifar10.pt``) stays there, git-ignored. Re-running
 resumes the training and reuses finished evaluations.
@@ -60,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--replot", action="store_true",
+                    help="no training or evaluation: redraw curves.png and summary.md from the run's "
+                         "metrics file, heldout.csv and --reference (e.g. after a new reference run, "
+                         "when the GHN itself is not on this machine)")
     args = ap.parse_args(argv)
     try:
         eval_at = sorted({int(v) for v in (args.eval_at or str(args.steps)).split(",")})
@@ -73,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     device = str(resolve_device(args.device))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    data_dir = dataset_folder(Path(args.data_dir), out / "cache")
+    # --replot reads no images: the data folder only names the run's config
+    data_dir = Path(args.data_dir) if args.replot else dataset_folder(Path(args.data_dir), out / "cache")
 
     import pandas as pd
 
@@ -83,7 +89,13 @@ def main(argv: list[str] | None = None) -> int:
                       meta_batch=args.meta_batch, batch_size=args.batch_size, lr=args.lr, lr_milestones=(),
                       widths=tuple(args.widths), device=args.device, seed=args.seed, log_every=1, resume=True)
     result = None
-    for step in eval_at:
+    if args.replot:
+        missing = [s for s in eval_at if not ((held["step"] == s) & (held["method"] == "ghn")).any()]
+        metrics = Path(cfg.metrics_path)
+        if missing or not metrics.is_file():
+            raise SystemExit(f"--replot needs {metrics} and held-out results at steps {eval_at} in "
+                             f"{held_path}; missing: {[str(metrics)] if not metrics.is_file() else missing}")
+    for step in ([] if args.replot else eval_at):
         done = steps_done(cfg)
         if done < step or step == args.steps:  # the last one always runs: it writes the final GHN
             result = train_ghn(dataclasses.replace(cfg, stop_after=None if step == args.steps else step - done))
@@ -124,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"held-out: {args.archs} test-split architectures at C=32 on {args.max_images} test "
                       f"images).\n\n{table}\n", out / "summary.md")
     print(table)
-    write_manifest(out, info, device=device, training={"steps": result.steps, "elapsed_s": round(result.elapsed_s, 1),
-                                                       "skipped": result.skipped})
+    if result is not None:  # --replot keeps the manifest of the run that trained and evaluated
+        write_manifest(out, info, device=device, training={"steps": result.steps,
+                                                           "elapsed_s": round(result.elapsed_s, 1),
+                                                           "skipped": result.skipped})
     return 0
 
 
