@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 20's GPU figures in one call (about 12 minutes on one H100; run it from a lent device):
+# Issue 20's GPU figures in one call (an estimated 12 minutes on one H100, 8 of them training):
 #   1. training throughput at meta-batch 8, batch 64 with the time split and the share of the
 #      eager floor (benchmarks/bench_train.py),
 #   2. an 8-minute GHN-2 training run on CIFAR-10 (the GHN is kept in OUT for the analyses),
