@@ -10,7 +10,8 @@
 # CIFAR10: a CIFAR-10 folder (ImageFolder tree or torchvision's python batches) or the .tar.gz
 # of one (unpacked into OUT). Environment: DEVICE (default cuda), MINUTES (8), META_BATCH (8),
 # BATCH_SIZE (64), BENCH_STEPS (10), BENCH_RUNS (3), ARCHS (100), MAX_IMAGES (1000), PYTHON.
-# Each step's output is also written under OUT; a failed step stops the script.
+# Each step's output is also written under OUT; a failed step stops the script. A finished GHN
+# already in OUT is never replaced (archlab train refuses): give a new OUT for a new run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -ne 2 ]; then
@@ -50,7 +51,7 @@ echo "== 1/3 throughput (meta-batch $mb, batch $bs, $device)"
 echo "== 2/3 training for ${MINUTES:-8} minutes"
 "$PY" -m archlab train --ghn ghn2 --dataset cifar10 --data-dir "$data" --minutes "${MINUTES:-8}" \
   --meta-batch "$mb" --batch-size "$bs" --device "$device" --out "$out/ghn2_cifar10_gpu.pt" \
-  --overwrite --no-progress 2>&1 | tee "$out/train.log"
+  --no-progress 2>&1 | tee "$out/train.log"
 
 echo "== 3/3 held-out: ${ARCHS:-100} test architectures"
 "$PY" -m archlab evaluate --ckpt "$out/ghn2_cifar10_gpu.pt" --split test --limit "${ARCHS:-100}" \

@@ -22,10 +22,11 @@ def _run(data: str, out: Path, **env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_gpu_check_benchmarks_trains_and_evaluates(cifar10_tarball: Path, tmp_path: Path):
+def test_gpu_check_benchmarks_trains_evaluates_and_never_replaces_its_ghn(cifar10_tarball: Path, tmp_path: Path):
     out = tmp_path / "gpu"
-    r = _run(str(cifar10_tarball), out, DEVICE="cpu", MINUTES="0.1", META_BATCH="1", BATCH_SIZE="16",
-             BENCH_STEPS="1", BENCH_RUNS="1", ARCHS="2", MAX_IMAGES="32", OMP_NUM_THREADS="1")
+    tiny = dict(DEVICE="cpu", MINUTES="0.1", META_BATCH="1", BATCH_SIZE="16", BENCH_STEPS="1",
+                BENCH_RUNS="1", ARCHS="2", MAX_IMAGES="32", OMP_NUM_THREADS="1")
+    r = _run(str(cifar10_tarball), out, **tiny)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     bench = (out / "bench_train.txt").read_text()
     assert "archs/s" in bench and "floor share" in bench
@@ -35,6 +36,14 @@ def test_gpu_check_benchmarks_trains_and_evaluates(cifar10_tarball: Path, tmp_pa
     assert all(row["n_images"] == 32 for row in ghn)
     assert held["ckpt"] == str(out / "ghn2_cifar10_gpu.pt")
     assert '"finished": true' in (out / "train.log").read_text()
+
+    # a second run into the same OUT refuses to replace the trained GHN, and keeps it
+    ghn_file = out / "ghn2_cifar10_gpu.pt"
+    before = ghn_file.read_bytes()
+    r = _run(str(cifar10_tarball), out, **tiny)
+    assert r.returncode != 0
+    assert "exists" in r.stderr + r.stdout and "--resume" in r.stderr + r.stdout
+    assert ghn_file.read_bytes() == before
 
 
 def test_gpu_check_names_a_missing_dataset(tmp_path: Path):
