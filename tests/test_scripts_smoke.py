@@ -71,8 +71,8 @@ CASES: dict[str, Case] = {
          "random_proxies.csv"], slow=True),
     "analyses/ranking/run.py": Case(
         ["--ckpt", "{ckpt}", "--test", "6", "--val", "10", "--epochs", "1", "--ft-steps", "1,2",
-         "--cost-candidates", "3", "--max-eval-images", "32", "--out", "{out}"],
-        ["Kendall τ", "`ghn` τ", "Properties from graph embeddings"],
+         "--cost-candidates", "3", "--max-eval-images", "32", "--ft-post", "orth", "--out", "{out}"],
+        ["Kendall τ", "`ghn` τ", "(post-processing orth) beats", "Properties from graph embeddings"],
         ["ranking.csv", "correlations.csv", "ft_steps.png", "stability.csv", "cost.csv", "properties.csv",
          "embeddings.parquet", "property_prediction.csv", "property_prediction.png", "summary.md"], slow=True),
     "analyses/init_diversity/run.py": Case(

@@ -1,7 +1,7 @@
 """Which candidate is worth training? GHN-based rankings against zero-cost proxies and ground truth.
 
     python analyses/ranking/run.py --ckpt GHN.pt [--test 100] [--val 40] [--epochs 4]
-        [--ft-steps 5,10,20] [--cost-candidates 500] [--out DIR] [--seed 0] [--gt-only]
+        [--ft-steps 5,10,20] [--ft-post noise|orth|none] [--cost-candidates 500] [--out DIR] [--seed 0] [--gt-only]
         [--dataset cifar10 --data-dir DIR [--gt-train-images N] [--gt-test-images N]]
 
 With a GHN trained on digits (the documented command is in this study's README), or on CIFAR-10
@@ -59,6 +59,7 @@ from archlab.analysis import (  # noqa: E402
     read_embeddings,
 )
 from archlab.analysis._proxies import PROXIES as ZERO_COST  # noqa: E402
+from archlab.cli._args import add_ft_post  # noqa: E402
 from archlab.engine import from_split  # noqa: E402
 from archlab.engine._short_ft import proxy_data  # noqa: E402
 from archlab.ghn import load_ghn  # noqa: E402
@@ -79,6 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="val-split candidates trained for the property regression (40; 0: no property regression)")
     p.add_argument("--epochs", type=int, default=4, help="ground-truth epochs per candidate (4)")
     p.add_argument("--ft-steps", default="5,10,20", help="K values of ghn-ft / random-ft (5,10,20)")
+    add_ft_post(p)
     p.add_argument("--cost-candidates", type=int, default=500, help="candidates of the ghn cost benchmark")
     p.add_argument("--max-eval-images", type=int, default=None, help="validation images of ghn/ft scores")
     p.add_argument("--out", default=str(HERE / "results"))
@@ -93,14 +95,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def scored(cands, ghn, data, out: Path, ks: list[int], seed: int, dev, progress: bool) -> tuple[pd.DataFrame, list[str]]:
-    """All method columns for ``cands``: the base methods once, ghn-ft/random-ft at each K."""
+def scored(cands, ghn, data, out: Path, ks: list[int], seed: int, dev, progress: bool,
+           ft_post: str = "noise") -> tuple[pd.DataFrame, list[str]]:
+    """All method columns for ``cands``: the base methods once, ghn-ft/random-ft at each K
+    (``ghn-ft`` post-processed with ``ft_post``; each post-processing has its own cache)."""
     table = rank(cands, BASE_METHODS, ghn, data, out / "cache" / "base", seed=seed, device=dev, progress=progress)
     methods = list(BASE_METHODS)
     for k in ks:
-        part = rank(cands, ["ghn-ft", "random-ft"], ghn, data, out / "cache" / f"k{k}", ft_steps=k, seed=seed,
-                    device=dev, progress=progress)
-        for m in ("ghn-ft", "random-ft"):
+        for m, folder in (("ghn-ft", f"ghn-ft-{ft_post}"), ("random-ft", "random-ft")):  # random-ft: any ft_post
+            part = rank(cands, [m], ghn, data, out / "cache" / f"k{k}" / folder, ft_steps=k, seed=seed,
+                        device=dev, progress=progress, ft_post=ft_post if m == "ghn-ft" else "noise")
             table[f"{m}@{k}"], table[f"{m}@{k}_s"] = part[m].to_numpy(), part[f"{m}_s"].to_numpy()
             methods.append(f"{m}@{k}")
     return table, methods
@@ -161,7 +165,7 @@ def summary(corr: pd.DataFrame, ft: pd.DataFrame, stab: pd.DataFrame, cost: pd.D
              f"{args.epochs}-epoch ground truth{subset}", "", markdown_table(corr), "",
              f"- `ghn` τ = {tau['ghn']:.3f} (target ≥ 0.26; published GHN-2 on CIFAR-10: 0.26): "
              f"**{'met' if tau['ghn'] >= 0.26 else 'not met'}**.",
-             f"- `ghn-ft` beats `random-ft` at K = {beats or 'none'} of {list(map(int, wide.index))}: "
+             f"- `ghn-ft` (post-processing {args.ft_post}) beats `random-ft` at K = {beats or 'none'} of {list(map(int, wide.index))}: "
              f"**{'met' if len(beats) == len(wide.index) else 'not met'}**.",
              f"- Best GHN-based method `{best_ghn}` τ = {ghn_based[best_ghn]:.3f}; best zero-cost proxy "
              f"`{best_zc}` τ = {tau[best_zc]:.3f}: "
@@ -190,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     ghn = load_ghn(args.ckpt, map_location=dev)
     data = proxy_data(args.dataset, args.data_dir, max_eval_images=args.max_eval_images, seed=args.seed)
     ks = [int(k) for k in args.ft_steps.split(",")]
-    table, methods = scored(test, ghn, data, out, ks, args.seed, dev, progress)
+    table, methods = scored(test, ghn, data, out, ks, args.seed, dev, progress, args.ft_post)
     truth = ground_truth(test + val, out / "cache", spec, args.data_dir, device=dev, progress=progress)
     table["ground_truth"] = [truth[c.id]["top1"] for c in test]
 
