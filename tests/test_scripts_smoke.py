@@ -59,9 +59,10 @@ CASES: dict[str, Case] = {
         ["held-out top-1 %", "archlab GHN-2"],
         ["curves.csv", "heldout.csv", "curves.png", "summary.md", "manifest.json"], slow=True),
     "analyses/shift/run.py": Case(
-        ["--ckpt", "{ckpt}", "--ref-size", "60", "--per-split", "3", "--models", "resnet18",
+        ["--ckpt", "{ckpt}", "--ref-size", "60", "--per-split", "3", "--accuracy-per-split", "2", "--models", "resnet18",
          "--max-images", "32", "--device", "cpu", "--out", "{out}"],
-        ["AUROC", "torchvision models", "Spearman"],
+        ["AUROC", "torchvision models", "Spearman", "| deep | 3 |",  # AUROC on 3 per split,
+         "| mean+sum | test+ood | knn | 10 |"],  # the Spearman on the 2 per split with an accuracy
         ["summary.md", "auroc.csv", "torchvision.csv", "correlation.csv", "shift.png", "map.png"], slow=True),
     "analyses/search/run.py": Case(
         ["--ckpt", "{ckpt}", "--budget", "3", "--epochs", "1", "--ft-steps", "2", "--batch-size", "16",
