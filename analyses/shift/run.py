@@ -20,7 +20,8 @@ in ``DIR`` (default: this study's ``results/``):
   dense, ``in_support``: the share of the split's architectures whose (cells, nodes per cell)
   pair occurs in the reference (networks the train generator itself draws), and
   ``auroc_if_support_alike`` = 1 - in_support / 2, the AUROC of a score that separates every
-  other architecture perfectly and those no better than chance;
+  other architecture perfectly and those no better than chance, and ``auroc_knn_in_support`` /
+  ``auroc_knn_out_of_support``: the kNN AUROC of those two parts of the split separately;
 - ``torchvision.csv`` (both readouts) and ``shift.png`` (the headline): percentiles and verdicts
   of the torchvision models;
 - ``correlation.csv``: Spearman correlation between the shift score and the top-1 accuracy of
@@ -154,33 +155,44 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _auroc(table: pd.DataFrame, readout: str, support: dict[str, float]) -> pd.DataFrame:
-    """AUROC of each score's percentile separating test from each OOD split in ``table``."""
+def _auroc(table: pd.DataFrame, readout: str, support: dict[str, set[str]]) -> pd.DataFrame:
+    """AUROC of each score's percentile separating test from each OOD split in ``table``; for deep
+    and dense also the kNN AUROC on their in-support and out-of-support parts separately."""
     rows = []
     test = table[table.source == "test"]
+
+    def auc(other: pd.DataFrame, score: str) -> float:
+        if other.empty:
+            return np.nan
+        y = np.r_[np.zeros(len(test)), np.ones(len(other))]
+        return float(roc_auc_score(y, np.r_[test[f"{score}_percentile"], other[f"{score}_percentile"]]))
+
     for split in OOD:
         other = table[table.source == split]
-        y = np.r_[np.zeros(len(test)), np.ones(len(other))]
         row = {"readout": readout, "split": split, "n": len(other)}
         for score in ("knn", "mahalanobis"):
-            row[f"auroc_{score}"] = roc_auc_score(y, np.r_[test[f"{score}_percentile"], other[f"{score}_percentile"]])
+            row[f"auroc_{score}"] = auc(other, score)
         row["median_percentile"] = float(other["percentile"].median())
         row["mean_top1"] = float(other["top1"].mean())  # over the architectures whose accuracy was measured
         row["n_top1"] = int(other["top1"].notna().sum())
-        row["in_support"] = support.get(split, np.nan)
+        inside = other["id"].isin(support[split]) if split in support else None
+        row["in_support"] = np.nan if inside is None else float(inside.mean())
         row["auroc_if_support_alike"] = 1.0 - row["in_support"] / 2.0
+        row["auroc_knn_in_support"] = np.nan if inside is None else auc(other[inside], "knn")
+        row["auroc_knn_out_of_support"] = np.nan if inside is None else auc(other[~inside], "knn")
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _support(reference, splits: dict) -> dict[str, float]:
-    """For the splits that differ from train in cells or nodes per cell (deep, dense), the share
-    of architectures whose (cells, nodes per cell) pair occurs in the reference genotypes."""
+def _support(reference, splits: dict) -> dict[str, set[str]]:
+    """For the splits that differ from train in cells or nodes per cell (deep, dense), the ids of
+    the architectures whose (cells, nodes per cell) pair occurs in the reference genotypes: the
+    networks the train generator itself draws."""
     def key(c):
         return c.genotype.n_cells, len(c.genotype.normal) // 2
 
     seen = {key(c) for c in reference}
-    return {s: float(np.mean([key(c) in seen for c in splits[s]])) for s in ("deep", "dense")}
+    return {s: {c.id for c in splits[s] if key(c) in seen} for s in ("deep", "dense")}
 
 
 def _summary(auroc, zoo, corr, n_ref, est) -> str:
@@ -189,10 +201,12 @@ def _summary(auroc, zoo, corr, n_ref, est) -> str:
              f"held out for calibration; k=5; headline readout {est.readout})", "",
              "## AUROC: test split against each OOD split", "",
              "| readout | split | n | AUROC kNN | AUROC Mahalanobis | median percentile | mean top-1 | in support | "
-             "AUROC if support alike |", "|---|---|---|---|---|---|---|---|---|"]
+             "AUROC if support alike | AUROC kNN in support | AUROC kNN out of support |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r.readout} | {r.split} | {r.n} | {r.auroc_knn:.3f} | {r.auroc_mahalanobis:.3f} | "
               f"{r.median_percentile:.1f} | {r.mean_top1:.1f} | {_num(r.in_support, '.2f')} | "
-              f"{_num(r.auroc_if_support_alike, '.2f')} |" for r in auroc.itertuples()]
+              f"{_num(r.auroc_if_support_alike, '.2f')} | {_num(r.auroc_knn_in_support, '.3f')} | "
+              f"{_num(r.auroc_knn_out_of_support, '.3f')} |" for r in auroc.itertuples()]
     lines += ["", "## torchvision models (percentile / verdict / kNN / Mahalanobis per readout)", "",
               "| model | " + " | ".join(f"{h} {c}" for h in heads for c in ("pct", "verdict", "kNN", "Mahal.")) + " |",
               "|---" * (1 + 4 * len(heads)) + "|"]
