@@ -108,3 +108,32 @@ def test_max_images_is_a_fixed_random_subset_not_a_prefix():
     a, b = fixed_subset(test, 100, seed=0), fixed_subset(test, 100, seed=0)
     assert len(a) == 100 and a.indices == b.indices and a.indices != list(range(100))
     assert len({int(test.labels[i]) for i in a.indices}) == 10
+
+
+def test_accuracy_scores_in_eval_mode_and_gives_the_modes_back():
+    """A DeepNets-1M candidate with a two-layer head has Dropout(0.5): accuracy must not drop
+    units (same figure every call, the figure of eval mode) and must leave every module's mode."""
+    from archlab.data import load_dataset, make_loader
+    from archlab.engine import accuracy, from_split
+    from archlab.ghn import use_batch_stats
+
+    cand = next(c for c in from_split("test", limit=20)
+                if any(isinstance(m, torch.nn.Dropout) for m in c.build(10, 16).modules()))
+    torch.manual_seed(0)
+    model = use_batch_stats(cand.build(10, 16))
+    loader = make_loader(load_dataset("digits", split="val"), 128, shuffle=False)
+    frozen = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    model.train()
+    frozen.eval()  # a module the caller froze in eval mode stays so; the others stay in train mode
+    first, second = accuracy(model, loader, "cpu")[0], accuracy(model, loader, "cpu")[0]
+    assert model.training and not frozen.training
+    assert all(m.training for m in model.modules() if m is not frozen)
+    with torch.no_grad():
+        model.eval()
+        correct = sum(int((model(x).argmax(1) == y).sum()) for x, y in loader)
+        n = sum(len(y) for _, y in loader)
+    assert first == second == pytest.approx(100.0 * correct / n)
+    model.train()  # with dropout on, the same network scores differently from call to call
+    with torch.no_grad():
+        noisy = {sum(int((model(x).argmax(1) == y).sum()) for x, y in loader) for _ in range(5)}
+    assert len(noisy) > 1

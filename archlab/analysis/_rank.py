@@ -43,6 +43,8 @@ from archlab.errors import UsageError
 FT_METHODS = ("ghn", "ghn-ft", "random-ft")
 SIZE_METHODS = ("params", "flops")
 METHODS = (*FT_METHODS, *ZERO_COST, *SIZE_METHODS)
+#: how accuracies are scored: in eval mode (dropout off); caches scored before that fix are refused
+EVAL_MODE = "eval"
 
 
 def check_methods(methods: Sequence[str], ghn: Any) -> list[str]:
@@ -116,7 +118,7 @@ def scoring_settings(ghn: Any, data: ProxyData, ft_steps: int, seed: int, ft_pos
     """What makes two runs' scores the same: fine-tuning, seed, GHN and data."""
     from archlab.ghn import fingerprint
 
-    return {"ft_steps": ft_steps, "seed": seed, "ft_post": ft_post,
+    return {"ft_steps": ft_steps, "seed": seed, "ft_post": ft_post, "eval_mode": EVAL_MODE,
             "ghn": fingerprint(ghn) if ghn is not None else None, "num_classes": data.num_classes,
             "image_size": data.image_size, "train_images": len(data.train), "eval_images": len(data.eval),
             "batch_size": data.batch_size}

@@ -35,10 +35,24 @@ BN_NOTE = ("BatchNorm uses batch statistics of each test batch (predicted parame
 def accuracy(model: nn.Module, loader: Iterable, device: torch.device,
              max_images: int | None = None, num_classes: int | None = None) -> tuple[float, float, int]:
     """Top-1 and top-5 accuracy (%) of ``model`` on ``loader``, and the number of images used;
-    with ``num_classes``, a model with another number of outputs is refused (UsageError)."""
+    with ``num_classes``, a model with another number of outputs is refused (UsageError).
+
+    The model runs in eval mode (dropout and stochastic depth off; BatchNorm still on batch
+    statistics) and every module is given back in the mode it came in."""
 
     model.to(device)
     use_batch_stats(model)
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        return _accuracy(model, loader, device, max_images, num_classes)
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def _accuracy(model: nn.Module, loader: Iterable, device: torch.device, max_images: int | None,
+              num_classes: int | None) -> tuple[float, float, int]:
     c1 = c5 = n = 0
     for x, y in loader:
         if max_images is not None and n >= max_images:
