@@ -42,7 +42,7 @@ def test_demo_trains_evaluates_predicts_and_resumes(tmp_path):
     assert "Plotly" in (out / "map.html").read_text()
     # stages 6 and 7: a ranking against ground truth, and a two-worker search
     corr = pd.read_csv(out / "rank" / "correlations.csv")
-    assert corr["method"].tolist() == ["ghn", "ghn-ft", "random-ft", "synflow", "snip", "naswot"]
+    assert corr["method"].tolist() == ["ghn", "ghn-loss", "ghn-ft", "random-ft", "synflow", "snip", "naswot"]
     trials = pd.read_csv(out / "search" / "trials.csv")
     assert (trials["state"].isin(["COMPLETE", "PRUNED"])).sum() >= 4
     assert (out / "search" / "history.png").read_bytes()[:4] == b"\x89PNG"

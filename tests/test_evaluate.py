@@ -11,6 +11,7 @@ import torch
 import torchvision
 
 from archlab.engine import adapt_to_small_images, evaluate, format_summary, summarize
+from archlab.errors import UsageError
 
 FAMILIES = ["resnet18", "convnext_tiny", "vit_b_16"] + [
     pytest.param(n, marks=pytest.mark.slow)
@@ -137,3 +138,27 @@ def test_accuracy_scores_in_eval_mode_and_gives_the_modes_back():
     with torch.no_grad():
         noisy = {sum(int((model(x).argmax(1) == y).sum()) for x, y in loader) for _ in range(5)}
     assert len(noisy) > 1
+
+
+def test_scores_gives_the_mean_cross_entropy_and_refuses_labels_past_the_outputs():
+    """Zero weights give uniform logits: the loss is log(10) whatever the labels; the top-1 is that
+    of :func:`accuracy`; a label past the model's outputs is named, not an opaque index error."""
+    from archlab.engine import accuracy
+    from archlab.engine._evaluate import scores
+
+    x = torch.randn(20, 3, 4, 4)
+    y = torch.arange(20) % 10
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 10))
+    torch.nn.init.zeros_(model[1].weight)
+    torch.nn.init.zeros_(model[1].bias)
+    n, loss = scores(model, [(x[:8], y[:8]), (x[8:], y[8:])], "cpu")[2:]
+    assert n == 20 and loss == pytest.approx(math.log(10))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 10))
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(model(x), y).item()
+    top1, top5, n, loss = scores(model, [(x, y)], "cpu")
+    assert loss == pytest.approx(expected, rel=1e-6) and (top1, top5, n) == accuracy(model, [(x, y)], "cpu")
+    small = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 5))
+    with pytest.raises(UsageError, match="5 outputs but a label is 9"):
+        scores(small, [(x, y)], "cpu")

@@ -114,6 +114,45 @@ def test_scores_cache_refuses_other_settings_and_ft_post_is_applied(ckpt, tmp_pa
     other = save_ghn(build_ghn(GHNConfig.preset("mlp", num_classes=10, image_size=16)), tmp_path / "other.pt")
     assert main([*base, "--ckpt", str(other), "--out", str(out / "noise")]) == 2
     assert "ghn=" in capsys.readouterr().err
+    # random-ft does not use the GHN: its cache serves a run with another GHN, nothing rescored
+    only_random = [*base[:8], "random-ft", *base[9:], "--out", str(out / "random")]
+    assert main(only_random) == 0
+    stamp = (out / "random" / "scores.csv").stat().st_mtime_ns
+    assert main([*only_random, "--ckpt", str(other)]) == 0
+    assert (out / "random" / "scores.csv").stat().st_mtime_ns == stamp
+    assert pd.read_csv(out / "random" / "ranking.csv")["random-ft"].tolist() == scores["noise"]["random-ft"].tolist()
+
+
+def test_ghn_loss_is_minus_the_loss_of_the_prediction_and_a_cache_gains_only_new_methods(ckpt, tmp_path):
+    """``ghn-loss`` = −cross-entropy of the predicted parameters on the held-out images (checked
+    against a forward pass written here); ``ghn`` is ``proxy_score``'s top-1. A cache made
+    without ``ghn-loss`` keeps its scores and is scored for ``ghn-loss`` alone."""
+    import torch.nn.functional as F
+
+    from archlab.analysis import rank
+    from archlab.engine import proxy_score
+    from archlab.engine._common import seed_everything
+    from archlab.engine._short_ft import proxy_data
+    from archlab.ghn import load_ghn, use_batch_stats
+
+    ghn = load_ghn(ckpt)
+    data = proxy_data("digits", max_eval_images=100)
+    cands = from_split("test", limit=3)
+    first = rank(cands, ["ghn", "params"], ghn, data, tmp_path, progress=False).set_index("id")
+    cached = pd.read_csv(tmp_path / "scores.csv").set_index("id")
+    both = rank(cands, ["ghn", "ghn-loss", "params"], ghn, data, tmp_path, progress=False).set_index("id")
+    for col in ("ghn", "ghn_s", "params", "params_s"):
+        assert both[col].tolist() == cached[col].tolist() == first[col].tolist(), col  # not rescored
+    assert set(pd.read_csv(tmp_path / "scores.csv").columns) >= {"ghn-loss", "ghn-loss_s"}
+    for cand in cands:
+        seed_everything(0)
+        model = use_batch_stats(cand.build(data.num_classes, data.image_size))
+        ghn.predict(model)
+        model.eval()
+        with torch.no_grad():
+            losses = [F.cross_entropy(model(x), y, reduction="sum").item() for x, y in data.eval_loader()]
+        assert both.loc[cand.id, "ghn-loss"] == pytest.approx(-sum(losses) / len(data.eval), rel=1e-5)
+        assert both.loc[cand.id, "ghn"] == proxy_score(cand, "ghn", ghn, data, 0).final_top1
 
 
 def _gt_worker(out: Path, n: int, epochs: int) -> subprocess.Popen:

@@ -73,7 +73,7 @@ CASES: dict[str, Case] = {
     "analyses/ranking/run.py": Case(
         ["--ckpt", "{ckpt}", "--test", "6", "--val", "10", "--epochs", "1", "--ft-steps", "1,2",
          "--cost-candidates", "3", "--max-eval-images", "32", "--ft-post", "orth", "--out", "{out}"],
-        ["Kendall τ", "`ghn` τ", "(post-processing orth) beats", "Properties from graph embeddings"],
+        ["Kendall τ", "`ghn` τ", "`ghn-loss` τ", "(post-processing orth) beats", "Properties from graph embeddings"],
         ["ranking.csv", "correlations.csv", "ft_steps.png", "stability.csv", "cost.csv", "properties.csv",
          "embeddings.parquet", "property_prediction.csv", "property_prediction.png", "summary.md"], slow=True),
     "analyses/init_diversity/run.py": Case(

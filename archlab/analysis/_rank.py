@@ -3,6 +3,8 @@
 Methods (every score is "higher = predicted better"; NaN/inf rank worst):
 
 - ``ghn``: top-1 of the GHN-predicted parameters on the held-out validation images (no training);
+- ``ghn-loss``: minus their mean cross-entropy on the same images (the same prediction: asked
+  together, the two share one build, prediction and pass, and each reports that time);
 - ``ghn-ft`` / ``random-ft``: top-1 after ``ft_steps`` SGD steps from GHN-predicted parameters
   (post-processed with ``ft_post``: ``noise`` by default, or ``orth``/``none``) / from the default
   initialisation, same data order;
@@ -31,18 +33,21 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from archlab._device import resolve_device
 from archlab._io import atomic_write_text
 from archlab.analysis._metrics import ranking_metrics
 from archlab.analysis._proxies import PROXIES as ZERO_COST
 from archlab.analysis._proxies import zero_cost
 from archlab.engine import Candidate
 from archlab.engine._common import seed_everything
+from archlab.engine._evaluate import scores
 from archlab.engine._short_ft import ProxyData, proxy_score
 from archlab.errors import UsageError
 
-FT_METHODS = ("ghn", "ghn-ft", "random-ft")
+GHN_METHODS = ("ghn", "ghn-loss")
+FT_METHODS = ("ghn-ft", "random-ft")
 SIZE_METHODS = ("params", "flops")
-METHODS = (*FT_METHODS, *ZERO_COST, *SIZE_METHODS)
+METHODS = (*GHN_METHODS, *FT_METHODS, *ZERO_COST, *SIZE_METHODS)
 #: how accuracies are scored: in eval mode (dropout off); caches scored before that fix are refused
 EVAL_MODE = "eval"
 
@@ -55,8 +60,8 @@ def check_methods(methods: Sequence[str], ghn: Any) -> list[str]:
         raise UsageError(f"unknown ranking method(s) {unknown or methods}; choose from {', '.join(METHODS)}")
     if len(set(methods)) != len(methods):
         raise UsageError(f"ranking methods listed twice: {methods}")
-    if ghn is None and any(m in ("ghn", "ghn-ft") for m in methods):
-        raise UsageError("methods ghn and ghn-ft need a GHN checkpoint (--ckpt)")
+    if ghn is None and any(m in (*GHN_METHODS, "ghn-ft") for m in methods):
+        raise UsageError("methods ghn, ghn-loss and ghn-ft need a GHN checkpoint (--ckpt)")
     return methods
 
 
@@ -68,6 +73,12 @@ def score_candidate(cand: Candidate, methods: list[str], ghn: Any, data: ProxyDa
                     seed: int, device: Any, ft_post: str = "noise") -> dict[str, Any]:
     """``{method: score, "<method>_s": seconds}`` of one candidate."""
     row: dict[str, Any] = {"id": cand.id, "source": cand.source}
+    asked = [m for m in methods if m in GHN_METHODS]
+    if asked:
+        t = time.perf_counter()
+        top1, loss = ghn_scores(cand, ghn, data, seed, device)
+        for m in asked:
+            row[m], row[f"{m}_s"] = top1 if m == "ghn" else -loss, time.perf_counter() - t
     for m in (m for m in methods if m in FT_METHODS):
         t = time.perf_counter()
         row[m] = proxy_score(cand, m, ghn, data, ft_steps, seed=seed, device=device, post=ft_post).final_top1
@@ -91,31 +102,46 @@ def score_candidate(cand: Candidate, methods: list[str], ghn: Any, data: ProxyDa
     return row
 
 
+def ghn_scores(cand: Candidate, ghn: Any, data: ProxyData, seed: int, device: Any) -> tuple[float, float]:
+    """Top-1 (%) and mean cross-entropy of ``cand`` with GHN-predicted parameters on the held-out
+    images (built from ``seed``, as :func:`archlab.engine.proxy_score` does for ``ghn``)."""
+    seed_everything(seed)
+    model = cand.build(data.num_classes, data.image_size)
+    ghn.predict(model)
+    top1, _, _, loss = scores(model, data.eval_loader(), resolve_device(device))
+    return top1, loss
+
+
 def rank(candidates: Sequence[Candidate], methods: Sequence[str], ghn: Any, data: ProxyData,
          out: str | Path, ft_steps: int = 50, seed: int = 0, device: Any = "cpu",
          progress: bool = True, ft_post: str = "noise") -> pd.DataFrame:
     """One row per candidate: ``id, source``, a column per method and ``<method>_s`` (its cost in
-    seconds). Cached in ``out/scores.csv``: rows already scored with these settings are reused;
-    a cache scored with other settings is refused (UsageError naming them)."""
+    seconds). Cached in ``out/scores.csv``: scores made with these settings are reused (a
+    cached candidate is scored only for the methods it lacks); a cache scored with other
+    settings is refused (UsageError naming them)."""
     methods = check_methods(methods, ghn)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cache = out / "scores.csv"
-    _claim_cache(out / "scores.json", scoring_settings(ghn, data, ft_steps, seed, ft_post), cache)
-    done = _cached(cache, methods)
+    uses_ghn = any(m in (*GHN_METHODS, "ghn-ft") for m in methods)  # random-ft's scores do not depend on it
+    _claim_cache(out / "scores.json", scoring_settings(ghn if uses_ghn else None, data, ft_steps, seed, ft_post),
+                 cache)
+    done = _cached(cache)
     rows = []
     for cand in tqdm(candidates, desc="rank", unit="net", disable=not progress):
-        if cand.id in done:
-            rows.append(done[cand.id])
-            continue
-        rows.append(score_candidate(cand, methods, ghn, data, ft_steps, seed, device, ft_post))
-        done[cand.id] = rows[-1]
-        atomic_write_text(pd.DataFrame(list(done.values())).to_csv(index=False), cache)
+        row = done.get(cand.id, {})
+        missing = [m for m in methods if not _scored(row, m)]
+        if missing:  # new, or cached before these methods were asked for
+            row = {**row, **score_candidate(cand, missing, ghn, data, ft_steps, seed, device, ft_post)}
+            done[cand.id] = row
+            atomic_write_text(pd.DataFrame(list(done.values())).to_csv(index=False), cache)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
 def scoring_settings(ghn: Any, data: ProxyData, ft_steps: int, seed: int, ft_post: str) -> dict[str, Any]:
-    """What makes two runs' scores the same: fine-tuning, seed, GHN and data."""
+    """What makes two runs' scores the same: fine-tuning, seed, GHN (``None`` where no method
+    uses one) and data."""
     from archlab.ghn import fingerprint
 
     return {"ft_steps": ft_steps, "seed": seed, "ft_post": ft_post, "eval_mode": EVAL_MODE,
@@ -138,13 +164,16 @@ def _claim_cache(path: Path, settings: dict[str, Any], cache: Path) -> None:
     atomic_write_text(json.dumps(settings, indent=1) + "\n", path)
 
 
-def _cached(path: Path, methods: list[str]) -> dict[str, dict[str, Any]]:
+def _cached(path: Path) -> dict[str, dict[str, Any]]:
     if not path.exists():
         return {}
-    df = pd.read_csv(path)
-    if not set(methods) <= set(df.columns):
-        return {}
-    return {r["id"]: r for r in df.to_dict("records")}
+    return {r["id"]: r for r in pd.read_csv(path).to_dict("records")}
+
+
+def _scored(row: dict[str, Any], method: str) -> bool:
+    """Whether a cached row holds ``method`` (its time is recorded even when the score is NaN)."""
+    s = row.get(f"{method}_s")
+    return s is not None and not (isinstance(s, float) and math.isnan(s))
 
 
 def correlations(table: pd.DataFrame, methods: Sequence[str], truth: str = "ground_truth",

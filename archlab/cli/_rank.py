@@ -6,7 +6,7 @@ import argparse
 
 from archlab.cli._args import add_ckpt, add_examples, add_ft_post, resolve_ckpt
 
-DEFAULT_METHODS = "ghn,ghn-ft,random-ft,synflow,snip,grasp,fisher,grad_norm,jacov,naswot,params,flops"
+DEFAULT_METHODS = "ghn,ghn-loss,ghn-ft,random-ft,synflow,snip,grasp,fisher,grad_norm,jacov,naswot,params,flops"
 
 
 def configure(p: argparse.ArgumentParser) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -39,21 +40,33 @@ def accuracy(model: nn.Module, loader: Iterable, device: torch.device,
 
     The model runs in eval mode (dropout and stochastic depth off; BatchNorm still on batch
     statistics) and every module is given back in the mode it came in."""
+    return _in_eval_mode(model, device, lambda: _scores(model, loader, device, max_images, num_classes, False))[:3]
 
+
+@torch.no_grad()
+def scores(model: nn.Module, loader: Iterable, device: torch.device, max_images: int | None = None,
+           num_classes: int | None = None) -> tuple[float, float, int, float]:
+    """:func:`accuracy`'s top-1 %, top-5 % and image count, and the mean cross-entropy loss
+    (a label outside the model's outputs is refused, naming both)."""
+    return _in_eval_mode(model, device, lambda: _scores(model, loader, device, max_images, num_classes, True))
+
+
+def _in_eval_mode(model: nn.Module, device: torch.device, run):
     model.to(device)
     use_batch_stats(model)
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
-        return _accuracy(model, loader, device, max_images, num_classes)
+        return run()
     finally:
         for m, training in modes:
             m.training = training
 
 
-def _accuracy(model: nn.Module, loader: Iterable, device: torch.device, max_images: int | None,
-              num_classes: int | None) -> tuple[float, float, int]:
+def _scores(model: nn.Module, loader: Iterable, device: torch.device, max_images: int | None,
+            num_classes: int | None, with_loss: bool) -> tuple[float, float, int, float]:
     c1 = c5 = n = 0
+    loss_sum = 0.0
     for x, y in loader:
         if max_images is not None and n >= max_images:
             break
@@ -64,9 +77,15 @@ def _accuracy(model: nn.Module, loader: Iterable, device: torch.device, max_imag
         if num_classes is not None and (out.dim() != 2 or out.shape[1] != num_classes):
             raise UsageError(f"{type(model).__name__} outputs {tuple(out.shape[1:])} per image but the "
                              f"dataset has {num_classes} classes; build its head with {num_classes} outputs")
-        a, b = topk_correct(out.float(), y.to(device))
+        y = y.to(device)
+        a, b = topk_correct(out.float(), y)
+        if with_loss:
+            if int(y.max()) >= out.shape[-1]:
+                raise UsageError(f"{type(model).__name__} has {out.shape[-1]} outputs but a label is "
+                                 f"{int(y.max())}; build its head with enough outputs")
+            loss_sum += float(F.cross_entropy(out.float(), y, reduction="sum"))
         c1, c5, n = c1 + a, c5 + b, n + len(y)
-    return 100.0 * c1 / max(1, n), 100.0 * c5 / max(1, n), n
+    return 100.0 * c1 / max(1, n), 100.0 * c5 / max(1, n), n, (loss_sum / n if n and with_loss else math.nan)
 
 
 def _first_forward(model: nn.Module, x: torch.Tensor):

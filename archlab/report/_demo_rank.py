@@ -1,6 +1,6 @@
 """The demo's ranking and search stages, cached in the demo folder so a rerun continues.
 
-- rank: held-out test candidates ranked by ``ghn``, ``ghn-ft`` and three zero-cost proxies
+- rank: held-out test candidates ranked by ``ghn``, ``ghn-loss``, ``ghn-ft`` and three zero-cost proxies
   against a small ground truth (each candidate trained for a few epochs), with the table and the
   scatter grid;
 - search: two ``archlab search`` worker processes on one local journal file (a few dozen
@@ -22,7 +22,7 @@ from archlab.engine._short_ft import proxy_data
 from archlab.errors import ArchlabError
 from archlab.plots import plot_rank_grid
 
-RANK_METHODS = ("ghn", "ghn-ft", "random-ft", "synflow", "snip", "naswot")
+RANK_METHODS = ("ghn", "ghn-loss", "ghn-ft", "random-ft", "synflow", "snip", "naswot")
 
 
 def rank_stage(ghn, out: Path, n: int, ft_steps: int, epochs: int, device: Any, seed: int,
