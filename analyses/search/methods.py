@@ -61,8 +61,9 @@ class RunConfig:
 
     def tag(self) -> str:
         ev = "" if self.max_eval_images is None else f"-v{self.max_eval_images}"
+        # "-eval": scored in eval mode (dropout off); runs scored before that fix are not resumed
         return (f"b{self.budget_s:g}-r{self.reserve:g}-k{self.ft_steps}-e{self.epochs}"
-                f"-bs{self.batch_size}{ev}")
+                f"-bs{self.batch_size}{ev}-eval")
 
     def folder(self, method: str, seed: int) -> str:
         """A run's folder under the settings' cache: ``ghn-ft`` runs are kept apart per

@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     zoo_key = hashlib.sha1(args.models.encode()).hexdigest()[:8]
     zoo_emb = _embedded(cache / f"torchvision-{zoo_key}.parquet", ghn, models, len(models))
 
-    acc_path = cache / f"accuracy{n_acc}-{args.dataset}-{args.max_images or 'all'}images-s{args.seed}.csv"
+    # "-eval": scored in eval mode (dropout off); accuracies cached before that fix are not reused
+    acc_path = cache / f"accuracy{n_acc}-{args.dataset}-{args.max_images or 'all'}images-s{args.seed}-eval.csv"
     if not acc_path.exists():
         ds = dataset_info(args.dataset)
         images = fixed_subset(load_dataset(args.dataset, data_dir, split="test"), args.max_images, args.seed)
