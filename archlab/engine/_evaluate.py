@@ -40,7 +40,7 @@ def accuracy(model: nn.Module, loader: Iterable, device: torch.device,
 
     The model runs in eval mode (dropout and stochastic depth off; BatchNorm still on batch
     statistics) and every module is given back in the mode it came in."""
-    return _in_eval_mode(model, device, lambda: _scores(model, loader, device, max_images, num_classes, False))[:3]
+    return _evaluated(model, loader, device, max_images, num_classes, with_loss=False)[:3]
 
 
 @torch.no_grad()
@@ -48,16 +48,18 @@ def scores(model: nn.Module, loader: Iterable, device: torch.device, max_images:
            num_classes: int | None = None) -> tuple[float, float, int, float]:
     """:func:`accuracy`'s top-1 %, top-5 % and image count, and the mean cross-entropy loss
     (a label outside the model's outputs is refused, naming both)."""
-    return _in_eval_mode(model, device, lambda: _scores(model, loader, device, max_images, num_classes, True))
+    return _evaluated(model, loader, device, max_images, num_classes, with_loss=True)
 
 
-def _in_eval_mode(model: nn.Module, device: torch.device, run):
+def _evaluated(model: nn.Module, loader: Iterable, device: torch.device, max_images: int | None,
+               num_classes: int | None, with_loss: bool) -> tuple[float, float, int, float]:
+    """:func:`_scores` in eval mode (BatchNorm on batch statistics), every module's mode given back."""
     model.to(device)
     use_batch_stats(model)
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
-        return run()
+        return _scores(model, loader, device, max_images, num_classes, with_loss)
     finally:
         for m, training in modes:
             m.training = training
